@@ -1,0 +1,198 @@
+"""Input validation shared by every model and tool.
+
+Each check raises :class:`KeyError` (a key is missing) or :class:`ValueError` (the data under a
+key is malformed) with a message that names the key, says what was expected and how to fix it.
+None of them modifies its input.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy import sparse
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+from spatialvi._keys import OBS, OBSM
+
+
+def _describe(layer: str | None) -> str:
+    return "adata.X" if layer is None else f"adata.layers[{layer!r}]"
+
+
+def get_matrix(adata: AnnData, layer: str | None = None):
+    """Return ``adata.X`` or ``adata.layers[layer]``, raising a helpful error if absent."""
+    if layer is None:
+        if adata.X is None:
+            raise KeyError("adata.X is empty; store counts in adata.X or pass `layer=` naming a layer.")
+        return adata.X
+    if layer not in adata.layers:
+        raise KeyError(
+            f"Layer {layer!r} not found in adata.layers (available: {list(adata.layers)}); "
+            "pass `layer=None` to use adata.X or the name of the layer holding raw counts."
+        )
+    return adata.layers[layer]
+
+
+def check_counts(adata: AnnData, layer: str | None = None) -> None:
+    """Check that ``adata.X`` (or ``adata.layers[layer]``) holds raw counts.
+
+    Raw counts are finite, non-negative and integral; any integer dtype or integral floats,
+    dense or sparse, are accepted.
+
+    Raises
+    ------
+    KeyError
+        If the layer does not exist.
+    ValueError
+        If values are negative, non-finite or not integers.
+    """
+    x = get_matrix(adata, layer)
+    values = x.data if sparse.issparse(x) else np.asarray(x)
+    where = _describe(layer)
+    fix = "Pass raw UMI counts (e.g. `layer='counts'`), not normalised or log-transformed values."
+    if values.dtype.kind == "b":
+        raise ValueError(f"{where} is boolean; expected raw integer counts. {fix}")
+    if values.dtype.kind not in "iuf":
+        raise ValueError(f"{where} has dtype {values.dtype}; expected raw integer counts. {fix}")
+    if values.size == 0:
+        return
+    if values.dtype.kind == "f":
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"{where} contains NaN or infinite values; expected raw counts. {fix}")
+        if not np.all(values == np.round(values)):
+            raise ValueError(f"{where} contains non-integer values; expected raw counts. {fix}")
+    if values.min() < 0:
+        raise ValueError(f"{where} contains negative values; expected raw counts. {fix}")
+
+
+def check_coordinates(
+    adata: AnnData,
+    key: str = OBSM.SPATIAL,
+    n_dims: tuple[int, ...] = (2, 3),
+    allow_duplicates: bool = True,
+) -> np.ndarray:
+    """Check spot/cell coordinates in ``adata.obsm[key]`` and return them as float64.
+
+    Parameters
+    ----------
+    adata
+        Annotated data.
+    key
+        Key in ``adata.obsm`` holding an ``n_obs × d`` array of coordinates.
+    n_dims
+        Accepted numbers of columns ``d``.
+    allow_duplicates
+        If ``False``, two observations at the same position are an error.
+    """
+    if key not in adata.obsm:
+        raise KeyError(
+            f"Coordinates not found: adata.obsm[{key!r}] is missing (available: {list(adata.obsm)}). "
+            "Store spot coordinates as an n_obs × 2 array there (squidpy convention) or pass the "
+            "right `spatial_key=`."
+        )
+    coords = adata.obsm[key]
+    coords = np.asarray(coords.to_numpy() if hasattr(coords, "to_numpy") else coords)
+    if coords.ndim != 2 or coords.shape[1] not in n_dims:
+        raise ValueError(
+            f"adata.obsm[{key!r}] has shape {coords.shape}; expected (n_obs, d) with d in {n_dims}."
+        )
+    if coords.dtype.kind not in "iuf":
+        raise ValueError(f"adata.obsm[{key!r}] has dtype {coords.dtype}; expected numbers.")
+    coords = coords.astype(np.float64)
+    bad = ~np.isfinite(coords).all(axis=1)
+    if bad.any():
+        names = list(adata.obs_names[bad][:5])
+        raise ValueError(
+            f"adata.obsm[{key!r}] has NaN or infinite coordinates for {int(bad.sum())} observations "
+            f"(e.g. {names}); fix or remove those observations before setup."
+        )
+    if not allow_duplicates:
+        _, inverse, counts = np.unique(coords, axis=0, return_inverse=True, return_counts=True)
+        dup = counts[inverse.ravel()] > 1
+        if dup.any():
+            names = list(adata.obs_names[dup][:5])
+            raise ValueError(
+                f"adata.obsm[{key!r}] has {int(dup.sum())} observations sharing a position "
+                f"(e.g. {names}); each observation needs its own coordinates."
+            )
+    return coords
+
+
+def check_images(adata: AnnData, key: str = OBSM.IMAGE) -> np.ndarray:
+    """Check ``adata.obsm[key]`` is an ``n × C × H × W`` finite float32 image stack."""
+    if key not in adata.obsm:
+        raise KeyError(
+            f"Images not found: adata.obsm[{key!r}] is missing. Store images as an "
+            "n_obs × C × H × W float32 array there, e.g. with `spatialvi.pp.tile_image`."
+        )
+    images = np.asarray(adata.obsm[key])
+    if images.ndim != 4:
+        raise ValueError(
+            f"adata.obsm[{key!r}] has shape {images.shape}; expected n_obs × C × H × W "
+            "(add a channel axis for greyscale images: `images[:, None]`)."
+        )
+    if images.dtype != np.float32:
+        raise ValueError(
+            f"adata.obsm[{key!r}] has dtype {images.dtype}; expected float32 "
+            "(convert with `.astype(np.float32)`, scaled to [0, 1])."
+        )
+    if not np.isfinite(images).all():
+        raise ValueError(f"adata.obsm[{key!r}] contains NaN or infinite pixels.")
+    return images
+
+
+def check_points(
+    adata: AnnData,
+    key: str = OBSM.POINTS,
+    image_key: str = OBSM.IMAGE,
+    count_key: str = OBS.N_POINTS,
+) -> np.ndarray:
+    """Check NaN-padded point sets ``adata.obsm[key]`` (n × K_max × 2 float32, image units).
+
+    Each row holds the points of one image first and NaN padding after; coordinates lie in the
+    window ``[0, W/s] × [0, H/s]`` with ``s = max(H, W)``; ``adata.obs[count_key]``, if present,
+    equals the number of non-padded rows.
+    """
+    if key not in adata.obsm:
+        raise KeyError(
+            f"Point sets not found: adata.obsm[{key!r}] is missing. Store them as an "
+            "n_obs × K_max × 2 float32 array padded with NaN (see `spatialvi.pp.tile_image`) "
+            "or detect them with `spatialvi.pp.detect_points`."
+        )
+    points = np.asarray(adata.obsm[key])
+    if points.ndim != 3 or points.shape[2] != 2:
+        raise ValueError(
+            f"adata.obsm[{key!r}] has shape {points.shape}; expected n_obs × K_max × 2 (x, y)."
+        )
+    if points.dtype != np.float32:
+        raise ValueError(f"adata.obsm[{key!r}] has dtype {points.dtype}; expected float32.")
+    nan = np.isnan(points)
+    if (nan[..., 0] != nan[..., 1]).any():
+        raise ValueError(f"adata.obsm[{key!r}] has points with one NaN coordinate; pad whole rows.")
+    present = ~nan[..., 0]
+    n_points = present.sum(axis=1)
+    # Padding must come after the points: row k is present only if all rows before it are.
+    if (present != (np.arange(points.shape[1])[None, :] < n_points[:, None])).any():
+        raise ValueError(f"adata.obsm[{key!r}]: NaN padding must follow the points of each row.")
+    if np.isinf(points).any():
+        raise ValueError(f"adata.obsm[{key!r}] contains infinite coordinates.")
+    if image_key in adata.obsm:
+        h, w = np.asarray(adata.obsm[image_key]).shape[-2:]
+        s = max(h, w)
+        xs, ys = points[..., 0][present], points[..., 1][present]
+        if (xs < 0).any() or (ys < 0).any() or (xs > w / s).any() or (ys > h / s).any():
+            raise ValueError(
+                f"adata.obsm[{key!r}] has points outside the window [0, {w / s:g}] × [0, {h / s:g}]; "
+                "convert pixel positions with `spatialvi.pp.pixels_to_points`."
+            )
+    if count_key in adata.obs:
+        counts = np.asarray(adata.obs[count_key])
+        if not np.array_equal(counts, n_points):
+            raise ValueError(
+                f"adata.obs[{count_key!r}] does not match the number of points per row of "
+                f"adata.obsm[{key!r}]; recompute it as `(~np.isnan(points[..., 0])).sum(1)`."
+            )
+    return points

@@ -1,0 +1,60 @@
+"""AnnData registration shared by all spatialvi models.
+
+Some fields are needed only to *train* a model: coordinates for DPVAE, point sets for SIVAE,
+factor labels for AdaGVAE. A trained model must still encode a query AnnData that lacks them
+(expression without coordinates, images without annotated points). scvi-tools' fields raise a
+``KeyError`` when a registered key is absent from a new AnnData, so spatialvi marks such fields
+with :class:`TrainingOnlyField` and registers them through :class:`SpatialviAnnDataManager`,
+which transfers a setup to an AnnData lacking such a key by leaving the field out of that
+AnnData's data registry. Minibatches from that AnnData then simply do not carry the tensor, and
+modules must treat it as optional (``tensors.get(key)``). At ``setup_anndata`` time the key is
+still required.
+"""
+
+from __future__ import annotations
+
+from scvi.data import AnnDataManager
+from scvi.data import _constants
+from scvi.data.fields import CategoricalObsField, ObsmField
+
+
+class TrainingOnlyField:
+    """Marker mix-in: the field is required to set up (train) but optional on transfer."""
+
+    def present_in(self, adata) -> bool:
+        """Whether the field's key exists in ``adata``."""
+        return self.attr_key in getattr(adata, self.attr_name)
+
+
+class TrainingOnlyObsmField(TrainingOnlyField, ObsmField):
+    """An :class:`~scvi.data.fields.ObsmField` that a query AnnData may lack."""
+
+
+class TrainingOnlyCategoricalObsField(TrainingOnlyField, CategoricalObsField):
+    """A :class:`~scvi.data.fields.CategoricalObsField` that a query AnnData may lack."""
+
+
+class SpatialviAnnDataManager(AnnDataManager):
+    """:class:`~scvi.data.AnnDataManager` that tolerates missing training-only fields on transfer."""
+
+    def _add_field(self, field, adata, source_registry=None, **transfer_kwargs):
+        if (
+            source_registry is not None
+            and isinstance(field, TrainingOnlyField)
+            and not field.present_in(adata)
+        ):
+            source_state = source_registry[_constants._FIELD_REGISTRIES_KEY][field.registry_key][
+                _constants._STATE_REGISTRY_KEY
+            ]
+            self._registry[_constants._FIELD_REGISTRIES_KEY][field.registry_key] = {
+                # An empty data registry keeps the key out of every minibatch of this AnnData.
+                _constants._DATA_REGISTRY_KEY: {},
+                _constants._STATE_REGISTRY_KEY: dict(source_state),
+                _constants._SUMMARY_STATS_KEY: field.get_summary_stats(source_state),
+            }
+            return
+        super()._add_field(field, adata, source_registry=source_registry, **transfer_kwargs)
+
+    def has_field_data(self, registry_key: str) -> bool:
+        """Whether minibatches of the registered AnnData carry ``registry_key``."""
+        return registry_key in self.data_registry
