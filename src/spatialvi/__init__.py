@@ -26,7 +26,19 @@ _SUBMODULES = (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from spatialvi import data, datasets, metrics, model, module, nn, pl, pp, sim, tl, train
+    from spatialvi import (  # noqa: F401
+        data,
+        datasets,
+        metrics,
+        model,
+        module,
+        nn,
+        pl,
+        pp,
+        sim,
+        tl,
+        train,
+    )
 
 __all__ = ["__version__", *_SUBMODULES]
 

@@ -26,7 +26,9 @@ def get_matrix(adata: AnnData, layer: str | None = None):
     """Return ``adata.X`` or ``adata.layers[layer]``, raising a helpful error if absent."""
     if layer is None:
         if adata.X is None:
-            raise KeyError("adata.X is empty; store counts in adata.X or pass `layer=` naming a layer.")
+            raise KeyError(
+                "adata.X is empty; store counts in adata.X or pass `layer=` naming a layer."
+            )
         return adata.X
     if layer not in adata.layers:
         raise KeyError(

@@ -13,8 +13,7 @@ still required.
 
 from __future__ import annotations
 
-from scvi.data import AnnDataManager
-from scvi.data import _constants
+from scvi.data import AnnDataManager, _constants
 from scvi.data.fields import CategoricalObsField, ObsmField
 
 

@@ -1,1 +1,7 @@
-"""spatialvi.datasets."""
+"""Real data sets read from a local path, and the location of the shared data folder."""
+
+from spatialvi.datasets._dlpfc import DLPFC_SECTIONS, dlpfc
+from spatialvi.datasets._paths import data_dir
+from spatialvi.datasets._smfish import SMFISH_CROPS, SmFishCrop, smfish
+
+__all__ = ["DLPFC_SECTIONS", "SMFISH_CROPS", "SmFishCrop", "data_dir", "dlpfc", "smfish"]

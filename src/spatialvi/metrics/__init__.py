@@ -1,1 +1,6 @@
-"""spatialvi.metrics."""
+"""Metrics: clustering agreement, spatial autocorrelation, geometry, point patterns."""
+
+from spatialvi.metrics._autocorr import gearys_c, morans_i, spatial_autocorr
+from spatialvi.metrics._clustering import ari, clustering_scores, nmi
+
+__all__ = ["ari", "clustering_scores", "gearys_c", "morans_i", "nmi", "spatial_autocorr"]

@@ -1,0 +1,99 @@
+"""Spatial autocorrelation (Moran's I, Geary's C) of genes or embedding dimensions via squidpy."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from spatialvi._keys import OBSM
+
+_CONNECTIVITIES = "spatial_connectivities"
+
+
+def spatial_autocorr(
+    adata,
+    mode: Literal["moran", "geary"] = "moran",
+    genes=None,
+    obsm_key: str | None = None,
+    layer: str | None = None,
+    spatial_key: str = OBSM.SPATIAL,
+    n_neighs: int = 6,
+) -> pd.Series:
+    """Moran's I or Geary's C of genes or of the columns of ``adata.obsm[obsm_key]``.
+
+    Builds a kNN spatial graph (``n_neighs`` neighbours, row-normalised weights, squidpy's
+    ``spatial_autocorr`` defaults) on a private copy, so ``adata`` is not modified.
+
+    Parameters
+    ----------
+    adata
+        Annotated data with coordinates in ``obsm[spatial_key]``.
+    mode
+        ``'moran'`` or ``'geary'``.
+    genes
+        Genes (``var_names``) to score; all genes by default. Ignored with ``obsm_key``.
+    obsm_key
+        Score the columns of this ``obsm`` entry (e.g. a latent space) instead of genes.
+    layer
+        Layer to read genes from (default ``X``).
+    spatial_key
+        Coordinates key in ``obsm``.
+    n_neighs
+        Number of spatial neighbours per observation.
+
+    Returns
+    -------
+    Series of the statistic indexed by gene name or column number.
+    """
+    import anndata as ad
+    import squidpy as sq
+
+    from spatialvi._validation import check_coordinates
+
+    if mode not in ("moran", "geary"):
+        raise ValueError(f"`mode` must be 'moran' or 'geary', got {mode!r}.")
+    coords = check_coordinates(adata, spatial_key)
+    graph = ad.AnnData(obs=pd.DataFrame(index=adata.obs_names.copy()))
+    graph.obsm[OBSM.SPATIAL] = coords
+    sq.gr.spatial_neighbors_knn(graph, n_neighs=n_neighs, spatial_key=OBSM.SPATIAL)
+    if obsm_key is not None:
+        if obsm_key not in adata.obsm:
+            raise KeyError(f"adata.obsm[{obsm_key!r}] not found (available: {list(adata.obsm)}).")
+        values = np.asarray(adata.obsm[obsm_key], dtype=np.float64)
+        if values.ndim != 2:
+            raise ValueError(f"adata.obsm[{obsm_key!r}] must be 2-D, got shape {values.shape}.")
+        names = [str(i) for i in range(values.shape[1])]
+        work = ad.AnnData(X=values, obs=graph.obs, var=pd.DataFrame(index=names))
+    else:
+        if genes is None:
+            genes = list(adata.var_names)
+        genes = [genes] if isinstance(genes, str) else list(genes)
+        missing = [g for g in genes if g not in adata.var_names]
+        if missing:
+            raise KeyError(f"Genes not in adata.var_names: {missing[:5]}.")
+        sub = adata[:, genes]
+        x = sub.X if layer is None else sub.layers[layer]
+        work = ad.AnnData(X=x, obs=graph.obs, var=pd.DataFrame(index=genes))
+    work.obsp[_CONNECTIVITIES] = graph.obsp[_CONNECTIVITIES]
+    result = sq.gr.spatial_autocorr(
+        work,
+        mode=mode,
+        genes=list(work.var_names),
+        n_perms=None,
+        copy=True,
+        show_progress_bar=False,
+    )
+    column = "I" if mode == "moran" else "C"
+    return result.loc[list(work.var_names), column].astype(float)
+
+
+def morans_i(adata, genes=None, obsm_key: str | None = None, **kwargs) -> pd.Series:
+    """Moran's I of genes or ``obsm`` columns; see :func:`spatial_autocorr`."""
+    return spatial_autocorr(adata, mode="moran", genes=genes, obsm_key=obsm_key, **kwargs)
+
+
+def gearys_c(adata, genes=None, obsm_key: str | None = None, **kwargs) -> pd.Series:
+    """Geary's C of genes or ``obsm`` columns; see :func:`spatial_autocorr`."""
+    return spatial_autocorr(adata, mode="geary", genes=genes, obsm_key=obsm_key, **kwargs)

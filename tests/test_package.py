@@ -1,0 +1,77 @@
+"""Import cost and the command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("torch", "scvi", "scanpy", "squidpy", "gpytorch", "anndata", "lightning")
+
+
+def _modules_after(code: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys\nprint(' '.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")[-2]
+    return set(out.split())
+
+
+def test_import_is_light():
+    loaded = _modules_after("import spatialvi")
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
+def test_cli_help_is_light():
+    loaded = _modules_after(
+        "import contextlib, io\nfrom spatialvi.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n        main(['--help'])\n    except SystemExit:\n        pass"
+    )
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
+def test_lazy_submodule_access():
+    import spatialvi
+
+    assert spatialvi.sim.synthetic_tissue is not None
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        spatialvi.nope  # noqa: B018
+
+
+def test_cli_help_and_version(capsys):
+    from spatialvi import __version__
+    from spatialvi.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert __version__ in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "demo" in capsys.readouterr().out
+
+
+def test_cli_unknown_demo(capsys):
+    from spatialvi.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "nonsense"])
+    assert exit_info.value.code == 2
+    assert "unknown demo 'nonsense'" in capsys.readouterr().err
+
+
+def test_cli_demo_tissue(tmp_path, capsys):
+    import anndata as ad
+
+    from spatialvi.cli import main
+
+    assert main(["demo", "tissue", "--quick", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "PCA+KMeans ARI" in out
+    adata = ad.read_h5ad(tmp_path / "synthetic_tissue.h5ad")
+    assert adata.n_obs == 400
+    assert (tmp_path / "synthetic_tissue.png").stat().st_size > 10_000
