@@ -2,5 +2,14 @@
 
 from spatialvi.metrics._autocorr import gearys_c, morans_i, spatial_autocorr
 from spatialvi.metrics._clustering import ari, clustering_scores, nmi
+from spatialvi.metrics._integration import batch_mixing_entropy
 
-__all__ = ["ari", "clustering_scores", "gearys_c", "morans_i", "nmi", "spatial_autocorr"]
+__all__ = [
+    "ari",
+    "batch_mixing_entropy",
+    "clustering_scores",
+    "gearys_c",
+    "morans_i",
+    "nmi",
+    "spatial_autocorr",
+]
