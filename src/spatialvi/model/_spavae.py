@@ -1,0 +1,557 @@
+"""SpaVAE: spatially aware VAE with a Gaussian-process prior (Tian et al. 2024, Nat Methods)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+from anndata import AnnData
+from scipy import sparse
+from scvi.data.fields import CategoricalObsField, LayerField, NumericalObsField, ObsmField
+from scvi.dataloaders._data_splitting import validate_data_split
+from scvi.model.base import BaseModelClass, RNASeqMixin, UnsupervisedTrainingMixin, VAEMixin
+
+from spatialvi._keys import LAYERS, OBSM, REGISTRY_KEYS, UNS
+from spatialvi._validation import check_coordinates, check_counts
+from spatialvi.data import SpatialviAnnDataManager
+from spatialvi.module._spavae import SpaVAEModule
+from spatialvi.train._plan import PIBetaController, SpatialviTrainingPlan
+
+logger = logging.getLogger(__name__)
+
+
+def default_batch_size(n_obs: int) -> int:
+    """SpaVAE's minibatch size: 128 / 256 / 512 for ``N ≤ 1024 / ≤ 2048 / larger``."""
+    return 128 if n_obs <= 1024 else 256 if n_obs <= 2048 else 512
+
+
+def coordinate_rescaling(
+    coords: np.ndarray, loc_range: float = 20.0, keep_aspect: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Offset and scale mapping ``coords`` into ``[0, loc_range]``.
+
+    With ``keep_aspect`` one common scale is used (the longest side spans ``loc_range``);
+    otherwise each axis is scaled separately (the authors' choice). Degenerate axes get scale 1.
+    """
+    lo, hi = coords.min(0), coords.max(0)
+    extent = hi - lo
+    if keep_aspect:
+        longest = extent.max()
+        scale = np.full(coords.shape[1], loc_range / longest if longest > 0 else 1.0)
+    else:
+        scale = np.where(extent > 0, loc_range / np.where(extent > 0, extent, 1.0), 1.0)
+    return lo.astype(np.float64), scale.astype(np.float64)
+
+
+def grid_inducing_points(scaled: np.ndarray, n_inducing: int) -> np.ndarray:
+    """Regular grid of about ``n_inducing`` points over the bounding box of ``scaled``.
+
+    Points per axis are proportional to the axis extent (a square section gets ``k × k``;
+    49 → the authors' 7 × 7 grid), at least 2 per non-degenerate axis.
+    """
+    lo, hi = scaled.min(0), scaled.max(0)
+    extent = hi - lo
+    active = extent > 0
+    ratios = np.where(active, extent / max(extent.max(), 1e-12), 0.0)
+    d = int(active.sum())
+    if d == 0:
+        return lo[None, :].copy()
+    k = (n_inducing / np.prod(ratios[active])) ** (1.0 / d)
+    axes = []
+    for j in range(scaled.shape[1]):
+        n_j = max(2, round(k * ratios[j])) if active[j] else 1
+        axes.append(np.linspace(lo[j], hi[j], n_j))
+    mesh = np.meshgrid(*axes, indexing="ij")
+    return np.column_stack([m.ravel() for m in mesh])
+
+
+def kmeans_inducing_points(scaled: np.ndarray, n_inducing: int, seed: int = 0) -> np.ndarray:
+    """K-means centres of the (deduplicated) spot positions, with duplicate centres removed."""
+    from sklearn.cluster import KMeans
+
+    unique = np.unique(scaled, axis=0)
+    k = min(n_inducing, len(unique))
+    centres = KMeans(k, n_init=10, random_state=seed).fit(unique).cluster_centers_
+    # Coinciding centres would make K_mm singular.
+    return np.unique(np.round(centres, 6), axis=0)
+
+
+class SpaVAE(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
+    """SpaVAE: a VAE whose first latent dims have a sparse GP prior over spot coordinates.
+
+    Tian et al. 2024, "Dependency-aware deep generative models for multitasking analysis of
+    spatial omics data", Nat Methods 21, 1501–1513. The GP prior is the amortised sparse
+    SVGP-VAE of Jazbec et al. 2021 (see :class:`~spatialvi.nn.SparseGPPrior`).
+
+    Parameters
+    ----------
+    adata
+        AnnData registered with :meth:`setup_anndata`.
+    n_gp
+        Number of latent dims with the GP prior.
+    n_gauss
+        Number of latent dims with a standard normal prior.
+    kernel
+        ``"cauchy"`` (default), ``"eq"``, ``"matern"`` or a :class:`gpytorch.kernels.Kernel`.
+    kernel_scale
+        Initial scale ``s`` of the named kernels (learnable).
+    n_inducing
+        Number of inducing points (default 49: a 7 × 7 grid on a square section).
+    inducing
+        ``"grid"`` (default), ``"kmeans"`` or an ``M × d`` array of inducing points in the
+        units of ``adata.obsm[spatial_key]``.
+    learn_inducing
+        Whether inducing locations are optimised.
+    loc_range
+        Coordinates are rescaled to ``[0, loc_range]``.
+    keep_aspect
+        One common scale for all axes (default) or the authors' per-axis scaling.
+    noise
+        Standard deviation of the denoising noise (0 disables the regulariser).
+    encoder_hidden, decoder_hidden
+        Hidden widths (defaults 128-64 and 128).
+    dropout_rate
+        Dropout in hidden layers.
+    jitter
+        Diagonal jitter added to ``K_mm``.
+    formulation
+        ``"whitened"`` (float32-stable, default) or ``"direct"`` (reference baseline).
+    seed
+        Seed for k-means inducing points.
+
+    Examples
+    --------
+    >>> SpaVAE.setup_anndata(adata)
+    >>> model = SpaVAE(adata)
+    >>> model.train()
+    >>> model.write_outputs(adata)  # obsm['X_spavae'], layers['spavae_denoised'], uns['spavae']
+    """
+
+    _module_cls = SpaVAEModule
+    _training_plan_cls = SpatialviTrainingPlan
+
+    def __init__(
+        self,
+        adata: AnnData,
+        n_gp: int = 2,
+        n_gauss: int = 8,
+        kernel="cauchy",
+        kernel_scale: float = 20.0,
+        n_inducing: int = 49,
+        inducing: Literal["grid", "kmeans"] | np.ndarray = "grid",
+        learn_inducing: bool = False,
+        loc_range: float = 20.0,
+        keep_aspect: bool = True,
+        noise: float = 0.0,
+        encoder_hidden: Sequence[int] = (128, 64),
+        decoder_hidden: Sequence[int] = (128,),
+        dropout_rate: float = 0.0,
+        jitter: float = 1e-4,
+        formulation: Literal["whitened", "direct"] = "whitened",
+        seed: int = 0,
+    ):
+        super().__init__(adata)
+        coords = np.asarray(
+            self.adata_manager.get_from_registry(REGISTRY_KEYS.SPATIAL_KEY), dtype=np.float64
+        )
+        offset, scale = coordinate_rescaling(coords, loc_range, keep_aspect)
+        scaled = (coords - offset) * scale
+        if isinstance(inducing, str):
+            if n_inducing < 1:
+                raise ValueError(f"`n_inducing` must be a positive integer, got {n_inducing}.")
+            if inducing == "grid":
+                z = grid_inducing_points(scaled, n_inducing)
+            elif inducing == "kmeans":
+                z = kmeans_inducing_points(scaled, n_inducing, seed)
+            else:
+                raise ValueError(
+                    f"`inducing` must be 'grid', 'kmeans' or an M × d array, got {inducing!r}."
+                )
+        else:
+            raw = np.asarray(inducing, dtype=np.float64)
+            if raw.ndim != 2 or raw.shape[1] != coords.shape[1]:
+                raise ValueError(
+                    f"`inducing` array has shape {raw.shape}; expected (M, {coords.shape[1]}) in "
+                    "the units of the registered coordinates."
+                )
+            z = (raw - offset) * scale
+        # Saved with the model so a reload rebuilds exactly these M points.
+        raw_inducing = z / scale + offset
+
+        x = self.adata_manager.get_from_registry(REGISTRY_KEYS.X_KEY)
+        library = np.asarray(x.sum(1)).ravel().astype(np.float64)
+        median_library = float(np.median(np.maximum(library, 1.0)))
+        mean, std = _log1p_normalised_moments(x, np.maximum(library, 1.0) / median_library)
+
+        self.module = self._module_cls(
+            n_input=self.summary_stats.n_vars,
+            inducing_points=torch.as_tensor(z, dtype=torch.float32),
+            coord_offset=torch.as_tensor(offset, dtype=torch.float32),
+            coord_scale=torch.as_tensor(scale, dtype=torch.float32),
+            input_mean=torch.as_tensor(mean, dtype=torch.float32),
+            input_std=torch.as_tensor(std, dtype=torch.float32),
+            median_library=median_library,
+            n_gp=n_gp,
+            n_gauss=n_gauss,
+            kernel=kernel,
+            kernel_scale=kernel_scale,
+            learn_inducing=learn_inducing,
+            jitter=jitter,
+            formulation=formulation,
+            encoder_hidden=tuple(encoder_hidden),
+            decoder_hidden=tuple(decoder_hidden),
+            dropout_rate=dropout_rate,
+            noise=noise,
+        )
+        kernel_name = kernel if isinstance(kernel, str) else type(kernel).__name__
+        self._model_summary_string = (
+            f"SpaVAE: n_gp={n_gp}, n_gauss={n_gauss}, kernel={kernel_name}, "
+            f"n_inducing={len(z)} ({inducing if isinstance(inducing, str) else 'given'}), "
+            f"formulation={formulation}"
+        )
+        self.init_params_ = self._get_init_params(locals())
+        self.init_params_["non_kwargs"]["inducing"] = raw_inducing
+        self.run_params_: dict = {
+            "n_gp": n_gp,
+            "n_gauss": n_gauss,
+            "kernel": kernel_name,
+            "n_inducing": len(z),
+            "inducing": inducing if isinstance(inducing, str) else "given",
+            "loc_range": loc_range,
+            "keep_aspect": keep_aspect,
+            "formulation": formulation,
+        }
+
+    # -- AnnData setup --------------------------------------------------------------------------
+    @classmethod
+    def setup_anndata(
+        cls,
+        adata: AnnData,
+        layer: str | None = None,
+        spatial_key: str = OBSM.SPATIAL,
+        batch_key: str | None = None,
+        size_factor_key: str | None = None,
+        **kwargs,
+    ) -> None:
+        """Register raw counts and spot coordinates.
+
+        Parameters
+        ----------
+        adata
+            AnnData with raw integer counts and coordinates. Nothing in it is modified.
+        layer
+            Layer holding raw counts (``None``: ``adata.X``).
+        spatial_key
+            Key in ``adata.obsm`` of the ``n × 2`` (or ``n × 3``) coordinates; positions must be
+            distinct.
+        batch_key
+            Optional ``adata.obs`` column; a single level only (multi-slice integration is not
+            available yet).
+        size_factor_key
+            Optional ``adata.obs`` column of positive size factors; default: library size / its
+            median, computed on the fly.
+
+        Raises
+        ------
+        KeyError
+            If a key is missing.
+        ValueError
+            If counts are not raw integers, coordinates are malformed or duplicated, or the batch
+            column has more than one level.
+        """
+        check_counts(adata, layer)
+        check_coordinates(adata, spatial_key, n_dims=(2, 3), allow_duplicates=False)
+        if batch_key is not None:
+            if batch_key not in adata.obs:
+                raise KeyError(
+                    f"batch_key {batch_key!r} not found in adata.obs (columns: {list(adata.obs)})."
+                )
+            n_levels = adata.obs[batch_key].nunique()
+            if n_levels > 1:
+                raise ValueError(
+                    f"adata.obs[{batch_key!r}] has {n_levels} levels; SpaVAE does not integrate "
+                    "several slices yet. Fit one model per slice (subset the AnnData by "
+                    f"{batch_key!r}) or pass `batch_key=None`."
+                )
+        if size_factor_key is not None:
+            if size_factor_key not in adata.obs:
+                raise KeyError(
+                    f"size_factor_key {size_factor_key!r} not found in adata.obs; pass `None` to "
+                    "compute size factors from library sizes."
+                )
+            sf = np.asarray(adata.obs[size_factor_key], dtype=np.float64)
+            if not (np.isfinite(sf).all() and (sf > 0).all()):
+                raise ValueError(
+                    f"adata.obs[{size_factor_key!r}] must hold finite positive size factors."
+                )
+        setup_method_args = cls._get_setup_method_args(**locals())
+        fields = [
+            LayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=True),
+            CategoricalObsField(REGISTRY_KEYS.BATCH_KEY, batch_key),
+            ObsmField(REGISTRY_KEYS.SPATIAL_KEY, spatial_key),
+        ]
+        if size_factor_key is not None:
+            fields.append(NumericalObsField(REGISTRY_KEYS.SIZE_FACTOR_KEY, size_factor_key))
+        manager = SpatialviAnnDataManager(fields=fields, setup_method_args=setup_method_args)
+        manager.register_fields(adata, **kwargs)
+        cls.register_manager(manager)
+
+    # -- training -------------------------------------------------------------------------------
+    def train(
+        self,
+        max_epochs: int = 5000,
+        batch_size: int | None = None,
+        train_size: float = 0.95,
+        early_stopping: bool = True,
+        early_stopping_patience: int = 200,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-6,
+        beta: float | None = None,
+        kl_target: float = 0.025,
+        beta_init: float = 10.0,
+        beta_min: float = 4.0,
+        beta_max: float = 25.0,
+        accelerator: str = "auto",
+        devices="auto",
+        plan_kwargs: dict | None = None,
+        **trainer_kwargs,
+    ):
+        """Train with the paper's defaults, then condition the GP on all spots.
+
+        Parameters
+        ----------
+        max_epochs
+            Maximum number of epochs (paper: 5000, with early stopping).
+        batch_size
+            Minibatch size; default 128 / 256 / 512 for ``N ≤ 1024 / ≤ 2048 / larger``, capped
+            at the training-set size.
+        train_size
+            Fraction of spots for training; the rest is the validation set (paper: 0.95).
+        early_stopping, early_stopping_patience
+            Stop when the validation ELBO at β = 1 (``elbo_validation``, which does not move
+            with β) has not improved for this many epochs.
+        lr, weight_decay
+            AdamW learning rate and weight decay.
+        beta
+            ``None``: PI-controlled β (dynamic VAE); a number: fixed β.
+        kl_target
+            Target KL per latent dim and spot for the controller (total target
+            ``kl_target × (n_gp + n_gauss)``).
+        beta_init, beta_min, beta_max
+            Controller initial value and bounds.
+        accelerator, devices
+            Lightning device arguments (``"auto"`` uses CUDA when present).
+        plan_kwargs
+            Extra arguments for :class:`~spatialvi.train.SpatialviTrainingPlan`.
+        **trainer_kwargs
+            Passed to :class:`scvi.train.Trainer`.
+        """
+        n = self.adata.n_obs
+        if batch_size is None:
+            batch_size = default_batch_size(n)
+        n_train, n_val = validate_data_split(n, train_size, None, None)
+        batch_size = int(min(batch_size, n_train))
+        # A training minibatch of 1–2 spots breaks batch norm: drop such a remainder each epoch
+        # (different spots every epoch, as batches are shuffled).
+        drop_last = 0 < n_train % batch_size < 3
+        if beta is None:
+            controller = PIBetaController(
+                kl_target * self.module.n_latent,
+                beta_init=beta_init,
+                beta_min=beta_min,
+                beta_max=beta_max,
+            )
+        else:
+            controller = float(beta)
+        plan = {
+            "optimizer": "AdamW",
+            "lr": lr,
+            "weight_decay": weight_decay,
+            "beta_controller": controller,
+        }
+        plan.update(plan_kwargs or {})
+        if n_val == 0:
+            early_stopping = False
+        if early_stopping:
+            trainer_kwargs.setdefault("early_stopping_monitor", "elbo_validation")
+            trainer_kwargs.setdefault("early_stopping_patience", early_stopping_patience)
+        self.module.n_total.fill_(float(n_train))
+        self.module.use_stored_posterior.fill_(False)
+        self.module.gp.clear_posterior()
+        self._beta_controller = controller
+        result = super().train(
+            max_epochs=max_epochs,
+            accelerator=accelerator,
+            devices=devices,
+            train_size=train_size,
+            batch_size=batch_size,
+            early_stopping=early_stopping,
+            datasplitter_kwargs={"drop_last": drop_last},
+            plan_kwargs=plan,
+            **trainer_kwargs,
+        )
+        trainer = getattr(self, "trainer", None)
+        self._n_epochs_trained = int(trainer.current_epoch) if trainer is not None else None
+        self.compute_posterior()
+        self.run_params_.update(
+            {
+                "batch_size": batch_size,
+                "train_size": train_size,
+                "lr": lr,
+                "weight_decay": weight_decay,
+                "beta": "pi" if beta is None else float(beta),
+                "final_beta": float(getattr(controller, "beta", controller)),
+                "n_epochs": self.n_epochs_trained,
+            }
+        )
+        return result
+
+    @property
+    def n_epochs_trained(self) -> int:
+        """Number of epochs run in the last training (0 before training)."""
+        n = getattr(self, "_n_epochs_trained", None)
+        if n is not None:
+            return n
+        history = getattr(self, "history_", None) or {}
+        for key in ("elbo_train", "train_loss"):
+            if key in history:
+                return len(history[key])
+        return 0
+
+    @torch.inference_mode()
+    def compute_posterior(self, batch_size: int = 1024) -> None:
+        """Condition the GP on all spots of the training AnnData and store it in the module.
+
+        Called by :meth:`train`; the stored posterior makes the latent of each spot independent
+        of spot order and minibatch composition, and is saved with the model.
+        """
+        self.module.eval()
+        loader = self._make_data_loader(adata=self.adata, batch_size=batch_size, shuffle=False)
+        g = self.module.n_gp
+        device = self.device
+
+        def chunks():
+            for tensors in loader:
+                x = tensors[REGISTRY_KEYS.X_KEY].to(device)
+                sf = tensors.get(REGISTRY_KEYS.SIZE_FACTOR_KEY)
+                sf = (
+                    self.module.size_factor_from_counts(x)
+                    if sf is None
+                    else sf.to(device).reshape(-1, 1)
+                )
+                mean, var = self.module.encode(x, sf)
+                coords = self.module.rescale_coordinates(
+                    tensors[REGISTRY_KEYS.SPATIAL_KEY].to(device)
+                )
+                yield coords, mean[:, :g], var[:, :g]
+
+        self.module.gp.fit_posterior(chunks())
+        self.module.use_stored_posterior.fill_(True)
+
+    # -- outputs ---------------------------------------------------------------------------------
+    def _require_posterior(self) -> None:
+        if not bool(self.module.gp.has_posterior):
+            raise RuntimeError(
+                "SpaVAE has no full-data GP posterior; train the model (or call "
+                "`model.compute_posterior()`) first."
+            )
+
+    @torch.inference_mode()
+    def get_latent_representation(
+        self,
+        adata: AnnData | None = None,
+        indices: Sequence[int] | None = None,
+        give_mean: bool = True,
+        batch_size: int | None = None,
+        **kwargs,
+    ) -> np.ndarray:
+        """Latent representation ``n × (n_gp + n_gauss)``.
+
+        GP dims: posterior mean at each spot's coordinates under the GP conditioned on all
+        training spots (independent of spot order); Gaussian dims: encoder means.
+
+        Parameters
+        ----------
+        adata
+            AnnData set up like the training data (default: the training AnnData).
+        indices
+            Subset of spots (default: all).
+        give_mean
+            Posterior mean (default) or one sample.
+        batch_size
+            Minibatch size for inference.
+        """
+        self._check_if_trained(warn=False)
+        self._require_posterior()
+        adata = self._validate_anndata(adata)
+        loader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size or 1024)
+        self.module.eval()
+        out = []
+        for tensors in loader:
+            inf = self.module.inference(**self.module._get_inference_input(tensors))
+            out.append((inf["qz"].loc if give_mean else inf["z"]).cpu())
+        return torch.cat(out).numpy()
+
+    def write_outputs(
+        self,
+        adata: AnnData | None = None,
+        denoised: bool = True,
+        batch_size: int | None = None,
+    ) -> None:
+        """Write the latent, denoised counts and run parameters into ``adata``.
+
+        Writes ``obsm['X_spavae']``, ``layers['spavae_denoised']`` (NB means: the model's
+        denoised counts at each spot's own library size) and ``uns['spavae']``, aligned 1:1 with
+        ``adata.obs_names`` / ``var_names``.
+
+        Parameters
+        ----------
+        adata
+            AnnData set up like the training data (default: the training AnnData).
+        denoised
+            Whether to compute and write the denoised layer.
+        batch_size
+            Minibatch size for inference.
+        """
+        adata = self._validate_anndata(adata)
+        adata.obsm[OBSM.X_SPAVAE] = self.get_latent_representation(adata, batch_size=batch_size)
+        if denoised:
+            adata.layers[LAYERS.SPAVAE_DENOISED] = self.get_normalized_expression(
+                adata, library_size="latent", return_numpy=True, batch_size=batch_size
+            ).astype(np.float32)
+        params = {k: v for k, v in self.run_params_.items() if v is not None}
+        params["kernel_scale"] = _kernel_scale(self.module.gp.kernel)
+        params["latent_key"] = OBSM.X_SPAVAE
+        adata.uns[UNS.SPAVAE] = params
+
+
+def _kernel_scale(kernel) -> float | None:
+    for name in ("scale", "lengthscale"):
+        value = getattr(kernel, name, None)
+        if isinstance(value, torch.Tensor):
+            return float(value.detach().reshape(-1)[0])
+    return None
+
+
+def _log1p_normalised_moments(x, size_factor: np.ndarray, chunk: int = 2048):
+    """Per-gene mean and sd of ``log1p(x / size_factor)``, in chunks (``x`` dense or sparse)."""
+    n, g = x.shape
+    s1 = np.zeros(g)
+    s2 = np.zeros(g)
+    for start in range(0, n, chunk):
+        block = x[start : start + chunk]
+        block = block.toarray() if sparse.issparse(block) else np.asarray(block)
+        block = np.log1p(block.astype(np.float64) / size_factor[start : start + chunk, None])
+        s1 += block.sum(0)
+        s2 += (block**2).sum(0)
+    mean = s1 / n
+    std = np.sqrt(np.maximum(s2 / n - mean**2, 0.0))
+    # All-zero (constant) genes: unit sd keeps them at 0 instead of dividing by 0.
+    std[std < 1e-6] = 1.0
+    return mean, std
+
+
+__all__ = ["SpaVAE"]

@@ -1,0 +1,138 @@
+"""Clustering of a latent representation into spatial domains, with optional spatial refinement."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+
+from spatialvi._keys import OBS, OBSM
+
+
+def refine_labels(coords: np.ndarray, labels: np.ndarray, n_neighbors: int = 10) -> np.ndarray:
+    """Spatial majority vote: each spot takes the most frequent label among its spatial kNN.
+
+    The spot itself counts as one of the voters; ties keep the spot's own label when it is among
+    the most frequent, otherwise the smallest label code wins. Vectorised over spots.
+
+    Parameters
+    ----------
+    coords
+        ``n × d`` spot coordinates.
+    labels
+        Length-``n`` integer labels ``0 .. K−1``.
+    n_neighbors
+        Number of spatial neighbours (excluding the spot itself).
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    labels = np.asarray(labels)
+    n = len(labels)
+    k = min(n_neighbors + 1, n)
+    idx = NearestNeighbors(n_neighbors=k).fit(coords).kneighbors(coords, return_distance=False)
+    n_labels = int(labels.max()) + 1
+    votes = np.zeros((n, n_labels), dtype=np.int64)
+    np.add.at(votes, (np.repeat(np.arange(n), k), labels[idx].ravel()), 1)
+    best = votes.max(1)
+    own = votes[np.arange(n), labels]
+    return np.where(own == best, labels, votes.argmax(1))
+
+
+def cluster(
+    adata: AnnData,
+    use_rep: str = OBSM.X_SPAVAE,
+    n_clusters: int | None = None,
+    resolution: float | None = None,
+    method: Literal["kmeans", "leiden"] = "kmeans",
+    refine: bool = False,
+    standardize: bool = False,
+    key_added: str = OBS.SPAVAE_CLUSTER,
+    spatial_key: str = OBSM.SPATIAL,
+    n_neighbors_refine: int = 10,
+    n_init: int = 20,
+    random_state: int = 0,
+    copy: bool = False,
+) -> AnnData | None:
+    """Cluster spots on a latent representation (KMeans or Leiden), optionally spatially refined.
+
+    Parameters
+    ----------
+    adata
+        Annotated data.
+    use_rep
+        Key in ``adata.obsm`` of the representation (default ``'X_spavae'``).
+    n_clusters
+        Number of clusters; required for ``method='kmeans'``.
+    resolution
+        Leiden resolution (default 1.0).
+    method
+        ``'kmeans'`` (:class:`sklearn.cluster.KMeans`) or ``'leiden'`` (scanpy, on a kNN graph
+        of the representation).
+    refine
+        Replace each label by the majority label among the spot and its
+        ``n_neighbors_refine`` spatial nearest neighbours (``adata.obsm[spatial_key]``).
+    standardize
+        Scale each dimension of the representation to zero mean and unit variance first, so
+        that high-variance dims (e.g. SpaVAE's GP dims) do not dominate the distances.
+    key_added
+        Column of ``adata.obs`` written (categorical of string labels).
+    spatial_key
+        Coordinates used by ``refine``.
+    n_neighbors_refine
+        Spatial neighbours for the refinement vote.
+    n_init
+        KMeans restarts.
+    random_state
+        Seed.
+    copy
+        Return a copy instead of writing into ``adata``.
+
+    Returns
+    -------
+    ``None``, or the modified copy if ``copy=True``.
+    """
+    if use_rep not in adata.obsm:
+        raise KeyError(
+            f"adata.obsm[{use_rep!r}] not found (available: {list(adata.obsm)}); compute a "
+            "representation first (e.g. `SpaVAE.write_outputs(adata)`) or pass `use_rep=`."
+        )
+    rep = np.asarray(adata.obsm[use_rep], dtype=np.float64)
+    if rep.ndim != 2 or not np.isfinite(rep).all():
+        raise ValueError(f"adata.obsm[{use_rep!r}] must be a finite n_obs × d array.")
+    if standardize:
+        sd = rep.std(0)
+        rep = (rep - rep.mean(0)) / np.where(sd > 0, sd, 1.0)
+    if method == "kmeans":
+        if n_clusters is None or int(n_clusters) < 1:
+            raise ValueError("`n_clusters` (a positive integer) is required for method='kmeans'.")
+        from sklearn.cluster import KMeans
+
+        labels = KMeans(int(n_clusters), n_init=n_init, random_state=random_state).fit_predict(rep)
+    elif method == "leiden":
+        import scanpy as sc
+
+        work = AnnData(np.zeros((adata.n_obs, 0), dtype=np.float32), obsm={"rep": rep})
+        sc.pp.neighbors(work, use_rep="rep", random_state=random_state)
+        sc.tl.leiden(
+            work,
+            resolution=1.0 if resolution is None else resolution,
+            random_state=random_state,
+            flavor="igraph",
+            n_iterations=2,
+            directed=False,
+        )
+        labels = work.obs["leiden"].astype(int).to_numpy()
+    else:
+        raise ValueError(f"`method` must be 'kmeans' or 'leiden', got {method!r}.")
+    if refine:
+        from spatialvi._validation import check_coordinates
+
+        coords = check_coordinates(adata, spatial_key)
+        labels = refine_labels(coords, labels, n_neighbors_refine)
+    if copy:
+        adata = adata.copy()
+    cats = [str(c) for c in np.unique(labels)]
+    adata.obs[key_added] = pd.Categorical(labels.astype(str), categories=cats)
+    return adata if copy else None

@@ -1,0 +1,152 @@
+"""The package's training plan: scvi-tools' :class:`~scvi.train.TrainingPlan` with a β controller.
+
+The KL weight β is owned by a controller object that the plan calls after every training
+minibatch; :class:`PIBetaController` is the "dynamic VAE" PI controller used by SpaVAE
+(Tian et al. 2024), :class:`FixedBeta` keeps β constant.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import torch
+from scvi.train import TrainingPlan
+
+
+class FixedBeta:
+    """A constant KL weight.
+
+    Parameters
+    ----------
+    beta
+        The KL weight.
+    """
+
+    def __init__(self, beta: float = 1.0):
+        self.beta = float(beta)
+
+    def update(self, kl_per_obs: float) -> float:
+        """Return the (unchanged) β; ``kl_per_obs`` is ignored."""
+        return self.beta
+
+    def state_dict(self) -> dict:
+        """Controller state (for checkpoints)."""
+        return {"beta": self.beta}
+
+
+class PIBetaController:
+    """PI controller steering the per-observation KL towards a target by adapting β.
+
+    After each minibatch: ``e_k = gain · (target − mean of the last ≤ window KL values)``,
+    ``ΔP = Kp·(σ(−e_k) − σ(−e_{k−1}))``, ``ΔI = Ki·e_k``, ``β ← clip(β + ΔP + ΔI, β_min, β_max)``.
+    β is stored clipped, so the integral state cannot wind up past the bounds.
+
+    Parameters
+    ----------
+    target
+        Target KL per observation (SpaVAE: ``0.025 × (n_gp + n_gauss)`` nats per spot).
+    kp, ki
+        Proportional and integral gains (SpaVAE: 0.01 and −0.005).
+    beta_init, beta_min, beta_max
+        Initial β and its bounds (SpaVAE: 10, 4, 25).
+    window
+        Number of recent KL values averaged for the error.
+    gain
+        Factor applied to the error (SpaVAE: 5).
+    """
+
+    def __init__(
+        self,
+        target: float,
+        kp: float = 0.01,
+        ki: float = -0.005,
+        beta_init: float = 10.0,
+        beta_min: float = 4.0,
+        beta_max: float = 25.0,
+        window: int = 10,
+        gain: float = 5.0,
+    ):
+        if not beta_min <= beta_init <= beta_max:
+            raise ValueError(
+                f"`beta_init`={beta_init} must lie in [beta_min, beta_max]=[{beta_min}, {beta_max}]."
+            )
+        self.target = float(target)
+        self.kp, self.ki = float(kp), float(ki)
+        self.beta_min, self.beta_max = float(beta_min), float(beta_max)
+        self.beta = float(beta_init)
+        self.gain = float(gain)
+        self._history: deque[float] = deque(maxlen=int(window))
+        self._prev_sigmoid: float | None = None
+
+    @staticmethod
+    def _sigmoid(x: float) -> float:
+        return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+    def update(self, kl_per_obs: float) -> float:
+        """Feed the latest minibatch KL per observation and return the new β."""
+        self._history.append(float(kl_per_obs))
+        error = self.gain * (self.target - sum(self._history) / len(self._history))
+        sig = self._sigmoid(-error)
+        delta_p = 0.0 if self._prev_sigmoid is None else self.kp * (sig - self._prev_sigmoid)
+        self._prev_sigmoid = sig
+        delta_i = self.ki * error
+        self.beta = min(self.beta_max, max(self.beta_min, self.beta + delta_p + delta_i))
+        return self.beta
+
+    def state_dict(self) -> dict:
+        """Controller state (for checkpoints)."""
+        return {"beta": self.beta, "history": list(self._history)}
+
+
+class SpatialviTrainingPlan(TrainingPlan):
+    """Training plan whose KL weight comes from a β controller updated every minibatch.
+
+    The module's ``loss`` must accept ``kl_weight`` and return a
+    :class:`~scvi.module.base.LossOutput` whose ``extra_metrics`` hold ``"kl_per_obs"`` (the
+    minibatch KL per observation the controller steers). β is logged as ``"beta"``.
+
+    Parameters
+    ----------
+    module
+        A :class:`~scvi.module.base.BaseModuleClass`.
+    beta_controller
+        ``None`` (default): a :class:`FixedBeta` of 1; a float: a fixed β; or an object with
+        ``update(kl_per_obs) -> float`` and a ``beta`` attribute (e.g. :class:`PIBetaController`).
+    **kwargs
+        Passed to :class:`~scvi.train.TrainingPlan` (``optimizer``, ``lr``, ``weight_decay``...).
+    """
+
+    def __init__(self, module, *, beta_controller=None, **kwargs):
+        kwargs.setdefault("n_epochs_kl_warmup", None)
+        super().__init__(module, **kwargs)
+        if beta_controller is None:
+            beta_controller = FixedBeta(1.0)
+        elif isinstance(beta_controller, int | float):
+            beta_controller = FixedBeta(beta_controller)
+        if not hasattr(beta_controller, "update") or not hasattr(beta_controller, "beta"):
+            raise TypeError(
+                "`beta_controller` must be a float, None, or an object with `update(kl)` and "
+                f"`beta`; got {type(beta_controller).__name__}."
+            )
+        self.beta_controller = beta_controller
+
+    @property
+    def kl_weight(self):
+        """The current β from the controller."""
+        # TrainingPlan.__init__ reads this before the controller is attached.
+        controller = self.__dict__.get("beta_controller")
+        beta = 1.0 if controller is None else controller.beta
+        return torch.tensor(float(beta), device=self.device)
+
+    def training_step(self, batch, batch_idx):
+        """Optimise on one minibatch, then let the controller update β from its KL."""
+        self.loss_kwargs.update({"kl_weight": self.kl_weight})
+        self.log("beta", float(self.beta_controller.beta), on_step=False, on_epoch=True)
+        _, _, loss_output = self.forward(batch, loss_kwargs=self.loss_kwargs)
+        self.log("train_loss", loss_output.loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.compute_and_log_metrics(loss_output, self.train_metrics, "train")
+        kl = loss_output.extra_metrics.get("kl_per_obs")
+        if kl is not None:
+            self.beta_controller.update(float(kl))
+        return loss_output.loss
