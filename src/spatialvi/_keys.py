@@ -33,6 +33,7 @@ class _ObsKeys(NamedTuple):
     TILE_COL: str = "tile_col"
     SOURCE: str = "source"
     SPAVAE_CLUSTER: str = "spavae_cluster"
+    INDICES: str = "_indices"
 
 
 class _VarKeys(NamedTuple):
@@ -70,6 +71,7 @@ class _RegistryKeys(NamedTuple):
     POINTS_KEY: str = "points"
     IMAGE_KEY: str = "image"
     FACTORS_KEY: str = "factors"
+    INDICES_KEY: str = "ind_x"
 
 
 OBSM = _ObsmKeys()

@@ -1,0 +1,252 @@
+"""DPVAE: a VAE whose latent distances mirror tissue distances (distance-preserving VAE)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy import sparse
+from scvi.data.fields import LayerField, NumericalObsField
+from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
+
+from spatialvi._keys import OBS, OBSM, REGISTRY_KEYS
+from spatialvi._validation import check_coordinates, check_counts, get_matrix
+from spatialvi.data import SpatialviAnnDataManager, TrainingOnlyField, TrainingOnlyObsmField
+from spatialvi.module._dpvae import DPVAEModule
+
+logger = logging.getLogger(__name__)
+
+_MASKS = ("all", "knn", "cluster")
+
+
+class _TrainingOnlyNumericalObsField(TrainingOnlyField, NumericalObsField):
+    """Cell index (for matrix/cluster masks); a query AnnData may lack it."""
+
+
+class DPVAE(UnsupervisedTrainingMixin, VAEMixin, BaseModelClass):
+    """Distance-preserving VAE: expression VAE + λ · (‖z_i − z_j‖ − c‖s_i − s_j‖)² on minibatch pairs.
+
+    Coordinates ``s`` are needed only for training: a query AnnData with expression alone is
+    encoded by :meth:`get_latent_representation` and placed in space by
+    :func:`spatialvi.tl.reconstruct_spatial`. Coordinates are standardised (centred, unit
+    root-mean-square distance to their centroid); the factor is stored as
+    :attr:`coordinate_scale` so latent distances convert back to the reference's units.
+
+    Parameters
+    ----------
+    adata
+        AnnData registered with :meth:`setup_anndata`.
+    n_latent
+        Latent dimension (2 to read coordinates off the latent directly).
+    likelihood
+        ``'nb'`` for raw counts or ``'normal'`` for continuous (e.g. log-normalised) values.
+    dp_weight
+        λ, weight of the distance-preserving loss; ``0.0`` is the plain VAE baseline.
+    mask
+        Pairs entering the loss: ``'all'``, ``'knn'`` (spatial nearest neighbours within each
+        minibatch), ``'cluster'`` (same ``obs[cluster_key]``) or the name of an ``obsp``
+        matrix (non-zero entries = pairs).
+    n_neighbors
+        Neighbours for ``mask='knn'``.
+    cluster_key
+        ``obs`` column for ``mask='cluster'``.
+    dp_loss
+        ``'squared'`` (paper eq. 3) or ``'abs'``.
+    learn_scale
+        Learn ``c`` (lower-bounded by ``min_scale``) instead of fixing ``c = 1``.
+    **module_kwargs
+        Passed to :class:`~spatialvi.module.DPVAEModule` (``n_hidden``, ``n_layers``,
+        ``dropout_rate``, ``max_pairs``, ``min_scale``).
+
+    Examples
+    --------
+    >>> DPVAE.setup_anndata(adata)
+    >>> model = DPVAE(adata, dp_weight=100.0)
+    >>> model.train(max_epochs=200)
+    >>> spatialvi.tl.reconstruct_spatial(query, model, key_added="spatial_dpvae")
+    """
+
+    _module_cls = DPVAEModule
+
+    def __init__(
+        self,
+        adata,
+        n_latent: int = 10,
+        likelihood: str = "nb",
+        dp_weight: float = 100.0,
+        mask: str = "all",
+        n_neighbors: int = 10,
+        cluster_key: str | None = None,
+        dp_loss: str = "squared",
+        learn_scale: bool = False,
+        **module_kwargs,
+    ):
+        super().__init__(adata)
+        if likelihood not in ("nb", "normal"):
+            raise ValueError(f"`likelihood` must be 'nb' or 'normal', got {likelihood!r}.")
+        if dp_loss not in ("squared", "abs"):
+            raise ValueError(f"`dp_loss` must be 'squared' or 'abs', got {dp_loss!r}.")
+        if dp_weight < 0:
+            raise ValueError(f"`dp_weight` must be ≥ 0, got {dp_weight}.")
+        manager = self.adata_manager
+        layer = manager.get_state_registry(REGISTRY_KEYS.X_KEY).get("layer")
+        if likelihood == "nb":
+            check_counts(adata, layer)
+        has_coords = manager.has_field_data(REGISTRY_KEYS.SPATIAL_KEY)
+        center, scale, n_spatial = None, 1.0, 2
+        if has_coords:
+            coords = np.asarray(
+                manager.get_from_registry(REGISTRY_KEYS.SPATIAL_KEY), dtype=np.float64
+            )
+            center = coords.mean(0)
+            scale = float(np.sqrt(((coords - center) ** 2).sum(1).mean())) or 1.0
+            n_spatial = coords.shape[1]
+        module_mask = mask
+        if mask not in _MASKS:
+            module_mask = "matrix"
+        self.module = self._module_cls(
+            n_input=adata.n_vars,
+            n_latent=n_latent,
+            likelihood=likelihood,
+            dp_weight=dp_weight,
+            mask="matrix" if module_mask == "matrix" else mask,
+            n_neighbors=n_neighbors,
+            dp_loss=dp_loss,
+            learn_scale=learn_scale,
+            spatial_center=center,
+            spatial_scale=scale,
+            n_spatial=n_spatial,
+            **module_kwargs,
+        )
+        if mask == "cluster":
+            if cluster_key is None:
+                raise ValueError(
+                    "mask='cluster' needs `cluster_key=`, the adata.obs column whose labels define "
+                    "the pairs entering the distance-preserving loss."
+                )
+            if cluster_key not in adata.obs:
+                raise KeyError(
+                    f"cluster_key {cluster_key!r} not found in adata.obs (available: {list(adata.obs)})."
+                )
+            codes = np.asarray(adata.obs[cluster_key].astype("category").cat.codes)
+            self.module.cell_labels = codes
+        elif module_mask == "matrix" and has_coords:
+            if mask not in adata.obsp:
+                raise KeyError(
+                    f"`mask` must be one of {_MASKS} or a key of adata.obsp; {mask!r} is neither "
+                    f"(obsp keys: {list(adata.obsp)})."
+                )
+            self.module.pair_mask = sparse.csr_matrix(adata.obsp[mask])
+        self.reference_var_names_ = adata.var_names.copy()
+        self._model_summary_string = (
+            f"DPVAE: n_latent={n_latent}, likelihood={likelihood}, dp_weight={dp_weight}, mask={mask!r}, "
+            f"coordinate scale={scale:.4g}"
+        )
+        self.init_params_ = self._get_init_params(locals())
+
+    @property
+    def coordinate_scale(self) -> float:
+        """Root-mean-square distance of the training coordinates to their centroid."""
+        return float(self.module.spatial_scale)
+
+    @property
+    def coordinate_center(self) -> np.ndarray:
+        """Centroid of the training coordinates."""
+        return self.module.spatial_center.detach().cpu().numpy().astype(np.float64)
+
+    @property
+    def distance_scale(self) -> float:
+        """The scale ``c`` relating latent to standardised spatial distances."""
+        return float(self.module.scale.detach().cpu())
+
+    @classmethod
+    def setup_anndata(
+        cls, adata, layer: str | None = None, spatial_key: str = OBSM.SPATIAL, **kwargs
+    ):
+        """Register expression and (training-only) coordinates.
+
+        Parameters
+        ----------
+        adata
+            AnnData with expression in ``X`` or ``layers[layer]`` and coordinates in
+            ``obsm[spatial_key]``.
+        layer
+            Layer holding the expression (raw counts for ``likelihood='nb'``).
+        spatial_key
+            ``obsm`` key of the n × 2 (or n × 3) coordinates; required here, optional for the
+            query AnnData encoded later.
+
+        Notes
+        -----
+        Writes ``adata.obs['_indices']`` (the cell index, scvi-tools convention) used by
+        cluster and matrix masks.
+        """
+        setup_method_args = cls._get_setup_method_args(**locals())
+        get_matrix(adata, layer)
+        check_coordinates(adata, spatial_key)
+        adata.obs[OBS.INDICES] = np.arange(adata.n_obs)
+        fields = [
+            LayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=False),
+            TrainingOnlyObsmField(REGISTRY_KEYS.SPATIAL_KEY, spatial_key),
+            _TrainingOnlyNumericalObsField(REGISTRY_KEYS.INDICES_KEY, OBS.INDICES),
+        ]
+        manager = SpatialviAnnDataManager(fields=fields, setup_method_args=setup_method_args)
+        manager.register_fields(adata, **kwargs)
+        cls.register_manager(manager)
+
+    def align_genes(self, adata, min_gene_overlap: float = 0.5):
+        """Return ``adata`` with the reference's genes in the reference's order.
+
+        Genes are matched by ``var_names``; reference genes missing from ``adata`` are filled
+        with zeros; extra genes are not used. The user's AnnData is not modified.
+
+        Raises
+        ------
+        ValueError
+            If fewer than ``min_gene_overlap`` of the reference genes are present.
+        """
+        import anndata as ad
+
+        ref = self.reference_var_names_
+        if adata.var_names.equals(ref):
+            return adata
+        present = ref.isin(adata.var_names)
+        frac = float(present.mean())
+        if frac < min_gene_overlap:
+            raise ValueError(
+                f"Only {present.sum()} of the model's {len(ref)} genes ({frac:.0%}) are in the query "
+                f"(matched by var_names); at least {min_gene_overlap:.0%} are required. Use the same "
+                "gene identifiers (e.g. Ensembl IDs) or train on the genes shared with the query."
+            )
+        logger.warning(
+            "Query holds %d of %d model genes; the rest are set to 0.", present.sum(), len(ref)
+        )
+        layer = self.adata_manager.get_state_registry(REGISTRY_KEYS.X_KEY).get("layer")
+        x = sparse.csr_matrix(get_matrix(adata, layer))
+        cols = adata.var_names.get_indexer(ref[present])
+        mapping = sparse.csr_matrix(
+            (np.ones(len(cols)), (cols, np.flatnonzero(present))), shape=(adata.n_vars, len(ref))
+        )
+        aligned = (x @ mapping).tocsr()
+        out = ad.AnnData(obs=adata.obs[[]].copy(), var=ref.to_frame(name="gene").set_index(ref))
+        if layer is None:
+            out.X = aligned
+        else:
+            out.layers[layer] = aligned
+        return out
+
+    def get_latent_representation(self, adata=None, min_gene_overlap: float = 0.5, **kwargs):
+        """Posterior mean latent (``n_obs × n_latent``), genes aligned to the reference by name.
+
+        Parameters
+        ----------
+        adata
+            AnnData to encode (default the training data); coordinates are not needed.
+        min_gene_overlap
+            Minimum fraction of the model's genes the query must hold.
+        **kwargs
+            Passed to :meth:`scvi.model.base.VAEMixin.get_latent_representation`.
+        """
+        if adata is not None:
+            adata = self.align_genes(adata, min_gene_overlap)
+        return super().get_latent_representation(adata, **kwargs)

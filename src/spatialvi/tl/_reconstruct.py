@@ -1,0 +1,174 @@
+"""Spatial reconstruction from a latent space (the problem; :func:`smacof` is the solver)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spatialvi._keys import OBSM, UNS
+
+_DENSE_MAX = 20000
+
+
+def _anchor_rows(adata, anchors) -> np.ndarray:
+    if anchors is None:
+        return np.zeros(0, dtype=np.int64)
+    arr = np.asarray(anchors)
+    if arr.dtype == bool:
+        if arr.shape != (adata.n_obs,):
+            raise ValueError(
+                f"A boolean `anchors` mask must have one entry per cell ({adata.n_obs}), got {arr.shape}."
+            )
+        return np.flatnonzero(arr)
+    names = [str(a) for a in np.atleast_1d(arr)]
+    idx = adata.obs_names.get_indexer(names)
+    if (idx < 0).any():
+        unknown = [n for n, i in zip(names, idx) if i < 0][:5]
+        raise KeyError(
+            f"`anchors` names {int((idx < 0).sum())} cells not in adata.obs_names (e.g. {unknown}); "
+            "pass obs_names of this AnnData or a boolean mask over its cells."
+        )
+    return idx
+
+
+def _similarity_fit(source, target):
+    mu_s, mu_t = source.mean(0), target.mean(0)
+    s, t = source - mu_s, target - mu_t
+    u, sigma, vt = np.linalg.svd(s.T @ t)
+    rotation = u @ vt
+    scale = sigma.sum() / max((s**2).sum(), 1e-300)
+    return lambda x: scale * (x - mu_s) @ rotation + mu_t
+
+
+def reconstruct_spatial(
+    adata,
+    model=None,
+    use_rep: str | None = None,
+    anchors=None,
+    anchor_weight: float | None = None,
+    spatial_key: str = OBSM.SPATIAL,
+    n_dims: int = 2,
+    key_added: str = OBSM.SPATIAL,
+    overwrite: bool = False,
+    copy: bool = False,
+    n_neighbors: int = 15,
+    max_iter: int = 300,
+    eps: float = 1e-6,
+):
+    """Place cells in space from their latent distances (DPVAE) by weighted, anchored SMACOF.
+
+    The latent of ``model`` (or ``adata.obsm[use_rep]``) gives pairwise distances; for a
+    :class:`~spatialvi.model.DPVAE` they are divided by ``c`` and multiplied by the coordinate
+    standardisation factor stored with the model, so results are in the reference's units.
+    When the latent already has ``n_dims`` dimensions, it is the answer (positioned on the
+    anchors by a similarity fit if anchors are given). Otherwise :func:`~spatialvi.tl.smacof`
+    runs on the distances: dense up to 20 000 cells, on a latent kNN graph with landmark
+    initialisation beyond.
+
+    Parameters
+    ----------
+    adata
+        Cells to place (expression alone suffices with ``model``).
+    model
+        A trained :class:`~spatialvi.model.DPVAE`.
+    use_rep
+        ``obsm`` key of a precomputed latent (used when ``model`` is None).
+    anchors
+        Cells with known coordinates (taken from ``obsm[spatial_key]``): boolean mask over cells
+        or obs_names.
+    anchor_weight
+        ``None``: hard anchors; a positive number: soft anchors (see :func:`smacof`).
+    spatial_key
+        ``obsm`` key of the anchors' coordinates.
+    n_dims
+        Output dimension.
+    key_added
+        ``obsm`` key receiving the coordinates (squidpy reads ``'spatial'``).
+    overwrite
+        Replace an existing ``obsm[key_added]``; otherwise that is an error.
+    copy
+        Return a modified copy instead of writing into ``adata``.
+    n_neighbors, max_iter, eps
+        kNN graph size beyond 20 000 cells; SMACOF stopping rule.
+
+    Returns
+    -------
+    ``None``, or the modified copy if ``copy=True``. Writes ``obsm[key_added]`` and
+    ``uns['reconstruct_spatial']`` (stress, iterations, settings).
+    """
+    from scipy import sparse
+    from scipy.spatial.distance import cdist
+
+    from spatialvi.tl._smacof import smacof
+
+    if key_added in adata.obsm and not overwrite:
+        raise ValueError(
+            f"adata.obsm[{key_added!r}] exists; pass `overwrite=True` or another `key_added=` "
+            "(anchors taken from the same key need one of the two)."
+        )
+    rows = _anchor_rows(adata, anchors)
+    anchor_pos = None
+    if len(rows):
+        if spatial_key not in adata.obsm:
+            raise KeyError(
+                f"Anchor coordinates need adata.obsm[{spatial_key!r}]; pass `spatial_key=`."
+            )
+        anchor_pos = np.asarray(adata.obsm[spatial_key], dtype=np.float64)[rows, :n_dims]
+        if not np.isfinite(anchor_pos).all():
+            raise ValueError(f"adata.obsm[{spatial_key!r}] has NaN coordinates for some anchors.")
+    if model is not None:
+        z = np.asarray(model.get_latent_representation(adata), dtype=np.float64)
+        to_units = model.coordinate_scale / model.distance_scale
+        center = model.coordinate_center[:n_dims]
+    elif use_rep is not None:
+        if use_rep not in adata.obsm:
+            raise KeyError(
+                f"adata.obsm[{use_rep!r}] not found; pass `model=` or an existing `use_rep=`."
+            )
+        z = np.asarray(adata.obsm[use_rep], dtype=np.float64)
+        to_units, center = 1.0, np.zeros(n_dims)
+    else:
+        raise ValueError("Pass a trained `model=` or `use_rep=` naming a latent in adata.obsm.")
+    if not np.isfinite(z).all():
+        raise ValueError("The latent contains NaN values; cannot compute distances.")
+    z = z * to_units
+    info = {
+        "n_dims": n_dims,
+        "anchors": len(rows),
+        "anchor_weight": anchor_weight,
+        "latent_dims": int(z.shape[1]),
+        "unit_factor": float(to_units),
+    }
+    if z.shape[1] == n_dims:
+        coords = z + center
+        if len(rows) >= n_dims + 1:
+            coords = _similarity_fit(coords[rows], anchor_pos)(coords)
+        info.update(method="latent", stress=0.0, n_iter=0)
+    else:
+        anchor_arg = (rows, anchor_pos) if len(rows) else None
+        if adata.n_obs <= _DENSE_MAX:
+            dissimilarities = cdist(z, z)
+            info["method"] = "dense"
+        else:
+            from sklearn.neighbors import NearestNeighbors
+
+            dist, idx = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(z).kneighbors(z)
+            r = np.repeat(np.arange(len(z)), n_neighbors)
+            dissimilarities = sparse.csr_matrix(
+                (dist[:, 1:].ravel() + 1e-12, (r, idx[:, 1:].ravel())), shape=(len(z), len(z))
+            )
+            info["method"] = "sparse_knn"
+        result = smacof(
+            dissimilarities,
+            n_components=n_dims,
+            anchors=anchor_arg,
+            anchor_weight=anchor_weight,
+            max_iter=max_iter,
+            eps=eps,
+        )
+        coords = result.coordinates + (center if not len(rows) else 0)
+        info.update(stress=float(result.stress), n_iter=int(result.n_iter))
+    if copy:
+        adata = adata.copy()
+    adata.obsm[key_added] = coords
+    adata.uns[UNS.RECONSTRUCT_SPATIAL] = info
+    return adata if copy else None
