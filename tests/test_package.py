@@ -75,3 +75,17 @@ def test_cli_demo_tissue(tmp_path, capsys):
     adata = ad.read_h5ad(tmp_path / "synthetic_tissue.h5ad")
     assert adata.n_obs == 400
     assert (tmp_path / "synthetic_tissue.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("model", ["spavae", "dpvae"])
+def test_cli_model_demo_quick(tmp_path, capsys, model):
+    import anndata as ad
+
+    from spatialvi.cli import main
+
+    assert main(["demo", model, "--quick", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"demo {model} done" in out
+    written = ad.read_h5ad(tmp_path / f"{model}_demo.h5ad")
+    assert written.n_obs > 0
+    assert (tmp_path / f"{model}_demo.png").stat().st_size > 10_000

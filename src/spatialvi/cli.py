@@ -18,6 +18,8 @@ from spatialvi._version import __version__
 #: Demo name -> "module:function"; each function takes (out_dir, quick, seed) and returns a dict.
 DEMOS: dict[str, str] = {
     "tissue": "spatialvi._demo:tissue_demo",
+    "spavae": "spatialvi.model._spavae_demo:demo",
+    "dpvae": "spatialvi.model._dpvae_demo:demo",
 }
 
 

@@ -2,14 +2,18 @@
 
 from spatialvi.metrics._autocorr import gearys_c, morans_i, spatial_autocorr
 from spatialvi.metrics._clustering import ari, clustering_scores, nmi
+from spatialvi.metrics._geometry import alignment_error, procrustes_disparity, stress_1
 from spatialvi.metrics._integration import batch_mixing_entropy
 
 __all__ = [
+    "alignment_error",
     "ari",
     "batch_mixing_entropy",
     "clustering_scores",
     "gearys_c",
     "morans_i",
     "nmi",
+    "procrustes_disparity",
     "spatial_autocorr",
+    "stress_1",
 ]

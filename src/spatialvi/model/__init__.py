@@ -1,1 +1,6 @@
-"""spatialvi.model."""
+"""User-facing scvi-tools models."""
+
+from spatialvi.model._dpvae import DPVAE
+from spatialvi.model._spavae import SpaVAE
+
+__all__ = ["DPVAE", "SpaVAE"]

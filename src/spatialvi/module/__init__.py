@@ -1,1 +1,6 @@
-"""spatialvi.module."""
+"""Torch modules (scvi-tools BaseModuleClass) holding each model's maths."""
+
+from spatialvi.module._dpvae import DPVAEModule
+from spatialvi.module._spavae import SpaVAEModule
+
+__all__ = ["DPVAEModule", "SpaVAEModule"]
