@@ -100,3 +100,33 @@ def test_bad_input():
         smacof(d)
     with pytest.raises(ValueError, match="anchor rows"):
         smacof(cdist(x, x), anchors={25: [0.0, 0.0]})
+
+
+def test_fused_2d_pass_matches_torch_pass():
+    from spatialvi.tl._smacof import _DenseProblem
+
+    rng = np.random.default_rng(1)
+    truth = rng.uniform(size=(120, 2))
+    delta = cdist(truth, truth) * np.exp(rng.normal(0, 0.1, (120, 120)))
+    delta = (delta + delta.T) / 2
+    np.fill_diagonal(delta, 0)
+    weights = (rng.uniform(size=(120, 120)) < 0.3).astype(float)
+    weights = np.maximum(weights, weights.T)
+    x = rng.normal(size=(120, 2))
+    x[5] = x[6]  # coincident points take the d = 0 branch
+    for w in (None, weights):
+        problem = _DenseProblem(delta, w, chunk_size=50)
+        fused = problem._evaluate_fused_2d(x)
+        reference = problem._evaluate_torch(x)
+        np.testing.assert_allclose(fused[0], reference[0], rtol=1e-4)
+        np.testing.assert_allclose(fused[1], reference[1], rtol=1e-4)
+        np.testing.assert_allclose(fused[2], reference[2], rtol=1e-3, atol=1e-3)
+
+
+def test_three_dimensional_recovery():
+    rng = np.random.default_rng(2)
+    truth = rng.uniform(size=(80, 3))
+    result = smacof(
+        cdist(truth, truth), n_components=3, init=rng.normal(size=(80, 3)), max_iter=2000, eps=1e-12
+    )
+    assert procrustes(truth, result.coordinates)[2] < 1e-4

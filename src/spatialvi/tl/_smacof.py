@@ -252,6 +252,11 @@ class _DenseProblem:
 
     def evaluate(self, x):
         """Stress, ``Σ_{i<j} d_ij²`` and ``B(X) X`` in one chunked pass over the pairs."""
+        if x.shape[1] == 2:
+            return self._evaluate_fused_2d(x)
+        return self._evaluate_torch(x)
+
+    def _evaluate_torch(self, x):
         torch = self.torch
         xt = torch.as_tensor(x, dtype=torch.float32)
         out = torch.empty_like(xt)
@@ -274,31 +279,16 @@ class _DenseProblem:
             out[rows] = ratio.sum(1, keepdim=True) * xt[rows] - ratio @ xt
         return total / 2, sum_sq / 2, out.double().numpy()
 
-    def guttman_rhs(self, x):
-        """``B(X) X`` computed chunk by chunk (B off-diagonal −w δ/d, zero where d = 0)."""
-        torch = self.torch
-        xt = torch.as_tensor(x, dtype=torch.float32)
-        out = torch.empty_like(xt)
-        for rows in self._chunks():
-            dist = torch.cdist(xt[rows], xt)
-            ratio = torch.where(dist > 0, self.delta[rows] / dist.clamp_min(1e-30), torch.zeros(()))
-            if self.w is not None:
-                ratio = ratio * self.w[rows]
-            out[rows] = ratio.sum(1, keepdim=True) * xt[rows] - ratio @ xt
-        return out.double().numpy()
+    def _evaluate_fused_2d(self, x):
+        from spatialvi.tl._smacof_kernels import guttman_pass_2d
 
-    def stress(self, x):
-        torch = self.torch
-        xt = torch.as_tensor(x, dtype=torch.float32)
-        total, sum_sq = 0.0, 0.0
-        for rows in self._chunks():
-            dist = torch.cdist(xt[rows], xt)
-            r = (self.delta[rows] - dist) ** 2
-            if self.w is not None:
-                r = r * self.w[rows]
-            total += float(r.double().sum())
-            sum_sq += float((dist.double() ** 2).sum())
-        return total / 2, sum_sq / 2
+        delta = self.delta.numpy()
+        weighted = self.w is not None
+        weights = self.w.numpy() if weighted else np.ones((1, 1), dtype=np.float32)
+        x32 = np.ascontiguousarray(x.T, dtype=np.float32)
+        out = np.empty_like(x32)
+        stress, sum_sq = guttman_pass_2d(delta, weights, weighted, x32[0], x32[1], out[0], out[1])
+        return float(stress), float(sum_sq), out.T.astype(np.float64)
 
     def laplacian(self):
         if self.w is None:
