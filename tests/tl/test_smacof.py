@@ -130,3 +130,13 @@ def test_three_dimensional_recovery():
         cdist(truth, truth), n_components=3, init=rng.normal(size=(80, 3)), max_iter=2000, eps=1e-12
     )
     assert procrustes(truth, result.coordinates)[2] < 1e-4
+
+
+def test_result_unpacks_as_coordinates_and_stress():
+    rng = np.random.default_rng(3)
+    x = rng.uniform(size=(30, 2))
+    result = smacof(cdist(x, x), max_iter=20)
+    coords, stress = result
+    assert coords.shape == (30, 2)
+    assert stress == result.stress
+    assert 1 <= result.n_iter == len(result.history) <= 20

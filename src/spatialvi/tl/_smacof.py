@@ -22,17 +22,28 @@ import numpy as np
 from scipy import sparse
 
 
-class SmacofResult(NamedTuple):
-    """Output of :func:`smacof`."""
-
+class _SmacofPair(NamedTuple):
     coordinates: np.ndarray
     """``n × p`` configuration."""
     stress: float
     """Final raw stress ``Σ_{i<j} w_ij (δ_ij − d_ij)²``."""
+
+
+class SmacofResult(_SmacofPair):
+    """Output of :func:`smacof`: unpacks as ``coordinates, stress``.
+
+    Also carries ``n_iter`` (iterations run) and ``history`` (stress after each iteration,
+    non-increasing up to float32 rounding) as attributes.
+    """
+
     n_iter: int
-    """Iterations run."""
     history: np.ndarray
-    """Stress after each iteration (non-increasing up to float32 rounding)."""
+
+    def __new__(cls, coordinates, stress, n_iter: int, history: np.ndarray):
+        result = super().__new__(cls, coordinates, stress)
+        result.n_iter = n_iter
+        result.history = history
+        return result
 
 
 # ---------------------------------------------------------------------------------------------
