@@ -34,3 +34,20 @@ def test_known_values():
 def test_shape_mismatch():
     with pytest.raises(ValueError, match="same shape"):
         procrustes_disparity(np.zeros((3, 2)), np.zeros((4, 2)))
+
+
+def test_similarity_fit_recovers_known_transform():
+    from spatialvi.metrics import similarity_fit
+
+    rng = np.random.default_rng(4)
+    source = rng.normal(size=(50, 2))
+    angle = 0.7
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    reflected = rotation @ np.diag([1.0, -1.0])
+    target = 2.5 * source @ reflected + np.array([3.0, -1.0])
+    scale, rot, shift = similarity_fit(source, target)
+    assert scale == pytest.approx(2.5)
+    np.testing.assert_allclose(rot, reflected, atol=1e-10)
+    np.testing.assert_allclose(shift, [3.0, -1.0], atol=1e-10)
+    fixed_scale, _, _ = similarity_fit(source, target, scaling=False)
+    assert fixed_scale == 1.0

@@ -2,7 +2,12 @@
 
 from spatialvi.metrics._autocorr import gearys_c, morans_i, spatial_autocorr
 from spatialvi.metrics._clustering import ari, clustering_scores, nmi
-from spatialvi.metrics._geometry import alignment_error, procrustes_disparity, stress_1
+from spatialvi.metrics._geometry import (
+    alignment_error,
+    procrustes_disparity,
+    similarity_fit,
+    stress_1,
+)
 from spatialvi.metrics._integration import batch_mixing_entropy
 
 __all__ = [
@@ -14,6 +19,7 @@ __all__ = [
     "morans_i",
     "nmi",
     "procrustes_disparity",
+    "similarity_fit",
     "spatial_autocorr",
     "stress_1",
 ]

@@ -17,6 +17,26 @@ def _as_pair(true, pred):
     return true, pred
 
 
+def similarity_fit(
+    source: np.ndarray, target: np.ndarray, scaling: bool = True
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Least-squares similarity transform ``target ≈ scale · source @ rotation + shift``.
+
+    The rotation may include a reflection (as in :func:`scipy.spatial.procrustes`); with
+    ``scaling=False`` the scale is 1. Returns ``(scale, rotation, shift)``; apply it to any
+    points ``x`` as ``scale * x @ rotation + shift``.
+    """
+    source = np.asarray(source, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
+    mu_s, mu_t = source.mean(axis=0), target.mean(axis=0)
+    s, t = source - mu_s, target - mu_t
+    u, sigma, vt = np.linalg.svd(s.T @ t)
+    rotation = u @ vt
+    norm = (s**2).sum()
+    scale = sigma.sum() / norm if scaling and norm > 0 else 1.0
+    return scale, rotation, mu_t - scale * mu_s @ rotation
+
+
 def procrustes_disparity(true, pred) -> float:
     """Procrustes disparity between two configurations, :func:`scipy.spatial.procrustes` convention.
 
@@ -72,10 +92,6 @@ def alignment_error(true, pred, scaling: bool = True) -> np.ndarray:
     ``n`` array of Euclidean errors.
     """
     true, pred = _as_pair(true, pred)
-    mu_t, mu_p = true.mean(0), pred.mean(0)
-    t, p = true - mu_t, pred - mu_p
-    u, sigma, vt = np.linalg.svd(p.T @ t)
-    rotation = u @ vt
-    scale = sigma.sum() / (p**2).sum() if scaling and (p**2).sum() > 0 else 1.0
-    aligned = scale * p @ rotation + mu_t
+    scale, rotation, shift = similarity_fit(pred, true, scaling=scaling)
+    aligned = scale * pred @ rotation + shift
     return np.sqrt(((aligned - true) ** 2).sum(axis=1))

@@ -37,11 +37,10 @@ def demo(out_dir: Path, quick: bool = False, seed: int = 0) -> dict:
     import numpy as np
     import scvi
 
-    from spatialvi.metrics import procrustes_disparity
+    from spatialvi.metrics import procrustes_disparity, similarity_fit
     from spatialvi.model import DPVAE
     from spatialvi.sim import synthetic_tissue
     from spatialvi.tl import reconstruct_spatial
-    from spatialvi.tl._smacof import similarity_fit
 
     start = time.perf_counter()
     out_dir = Path(out_dir)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from spatialvi._keys import OBSM, UNS
+from spatialvi.metrics._geometry import similarity_fit
 
 _DENSE_MAX = 20000
 
@@ -28,15 +29,6 @@ def _anchor_rows(adata, anchors) -> np.ndarray:
             "pass obs_names of this AnnData or a boolean mask over its cells."
         )
     return idx
-
-
-def _similarity_fit(source, target):
-    mu_s, mu_t = source.mean(0), target.mean(0)
-    s, t = source - mu_s, target - mu_t
-    u, sigma, vt = np.linalg.svd(s.T @ t)
-    rotation = u @ vt
-    scale = sigma.sum() / max((s**2).sum(), 1e-300)
-    return lambda x: scale * (x - mu_s) @ rotation + mu_t
 
 
 def reconstruct_spatial(
@@ -141,7 +133,8 @@ def reconstruct_spatial(
     if z.shape[1] == n_dims:
         coords = z + center
         if len(rows) >= n_dims + 1:
-            coords = _similarity_fit(coords[rows], anchor_pos)(coords)
+            scale, rotation, shift = similarity_fit(coords[rows], anchor_pos)
+            coords = scale * coords @ rotation + shift
         info.update(method="latent", stress=0.0, n_iter=0)
     else:
         anchor_arg = (rows, anchor_pos) if len(rows) else None

@@ -21,6 +21,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy import sparse
 
+from spatialvi.metrics._geometry import similarity_fit
+
 
 class _SmacofPair(NamedTuple):
     coordinates: np.ndarray
@@ -78,21 +80,6 @@ def torgerson(dissimilarities: np.ndarray, n_components: int = 2) -> np.ndarray:
         order = np.argsort(vals)[::-1]
         vals, vecs = vals[order], vecs[:, order]
     return vecs * np.sqrt(np.clip(vals, 0, None))[None, :]
-
-
-def similarity_fit(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Least-squares similarity transform ``target ≈ scale · source @ rotation + shift``.
-
-    Rotation may include a reflection (as in :func:`scipy.spatial.procrustes`).
-    Returns ``(scale, rotation, shift)``.
-    """
-    mu_s, mu_t = source.mean(axis=0), target.mean(axis=0)
-    s, t = source - mu_s, target - mu_t
-    u, sigma, vt = np.linalg.svd(s.T @ t)
-    rotation = u @ vt
-    norm = (s**2).sum()
-    scale = sigma.sum() / norm if norm > 0 else 1.0
-    return scale, rotation, mu_t - scale * mu_s @ rotation
 
 
 # ---------------------------------------------------------------------------------------------
