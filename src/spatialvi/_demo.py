@@ -5,6 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def pca_kmeans_labels(adata, n_clusters: int, seed: int = 0):
+    """The non-spatial baseline of the demos: KMeans on PCA of log-normalised counts.
+
+    Works on a copy (``adata`` is not modified) and returns one integer label per observation.
+    """
+    import scanpy as sc
+    from sklearn.cluster import KMeans
+
+    from spatialvi._keys import OBSM
+
+    work = adata.copy()
+    sc.pp.normalize_total(work, target_sum=1e4)
+    sc.pp.log1p(work)
+    sc.pp.pca(work, n_comps=min(20, adata.n_vars - 1), random_state=seed)
+    return KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(work.obsm[OBSM.X_PCA])
+
+
 def tissue_demo(out_dir: Path, quick: bool = False, seed: int = 0) -> dict:
     """Simulate a synthetic section, write it as ``synthetic_tissue.h5ad`` and a PNG of its domains.
 
@@ -15,10 +32,8 @@ def tissue_demo(out_dir: Path, quick: bool = False, seed: int = 0) -> dict:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import scanpy as sc
-    from sklearn.cluster import KMeans
 
-    from spatialvi._keys import OBS, OBSM
+    from spatialvi._keys import OBS
     from spatialvi.metrics import ari, morans_i
     from spatialvi.pl import spatial_scatter
     from spatialvi.sim import synthetic_tissue
@@ -27,12 +42,8 @@ def tissue_demo(out_dir: Path, quick: bool = False, seed: int = 0) -> dict:
     adata = synthetic_tissue(
         n_spots=400 if quick else 3000, n_genes=100 if quick else 500, seed=seed
     )
-    work = adata.copy()
-    sc.pp.normalize_total(work, target_sum=1e4)
-    sc.pp.log1p(work)
-    sc.pp.pca(work, n_comps=20, random_state=seed)
     n_domains = adata.obs[OBS.DOMAIN].nunique()
-    labels = KMeans(n_domains, n_init=10, random_state=seed).fit_predict(work.obsm[OBSM.X_PCA])
+    labels = pca_kmeans_labels(adata, n_domains, seed)
     adata.obs["pca_kmeans"] = labels.astype(str)
     moran = morans_i(adata)
     sv = adata.var["spatially_variable"].to_numpy()

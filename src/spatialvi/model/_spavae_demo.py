@@ -37,8 +37,8 @@ def demo(out_dir: Path, quick: bool = False, seed: int = 0) -> dict:
     import matplotlib.pyplot as plt
     import scanpy as sc
     import scvi
-    from sklearn.cluster import KMeans
 
+    from spatialvi._demo import pca_kmeans_labels
     from spatialvi._keys import OBS, OBSM
     from spatialvi.metrics import ari
     from spatialvi.model import SpaVAE
@@ -53,11 +53,7 @@ def demo(out_dir: Path, quick: bool = False, seed: int = 0) -> dict:
     adata = synthetic_tissue(n_spots=n_spots, n_genes=n_genes, n_domains=5, seed=seed)
     n_domains = adata.obs[OBS.DOMAIN].nunique()
 
-    work = adata.copy()
-    sc.pp.normalize_total(work, target_sum=1e4)
-    sc.pp.log1p(work)
-    sc.pp.pca(work, n_comps=min(20, n_genes - 1), random_state=seed)
-    pca_labels = KMeans(n_domains, n_init=10, random_state=seed).fit_predict(work.obsm[OBSM.X_PCA])
+    pca_labels = pca_kmeans_labels(adata, n_domains, seed)
     adata.obs["pca_kmeans"] = pca_labels.astype(str)
 
     SpaVAE.setup_anndata(adata)
