@@ -162,13 +162,36 @@ def test_bad_input_is_refused(mutate, error, match):
         SpaVAE.setup_anndata(adata)
 
 
-def test_more_than_one_batch_level_is_refused():
+def test_sections_may_share_positions_but_need_a_label():
     adata = _tiny()
     adata.obs["slice"] = ["a", "b"] * 15
+    adata.obsm["spatial"][1] = adata.obsm["spatial"][0]  # same position, different sections
+    SpaVAE.setup_anndata(adata, batch_key="slice")
+    model = SpaVAE(adata, n_inducing=9)
+    assert model.module.n_batch == 2 and len(model.module.gps) == 2
+    adata.obsm["spatial"][2] = adata.obsm["spatial"][0]  # same position within section "a"
+    with pytest.raises(ValueError, match="sharing"):
+        SpaVAE.setup_anndata(adata, batch_key="slice")
+    adata.obsm["spatial"][2] += 100.0
+    adata.obs["slice"] = adata.obs["slice"].astype("category")
+    adata.obs.loc[adata.obs_names[3], "slice"] = None
     with pytest.raises(ValueError, match="slice"):
         SpaVAE.setup_anndata(adata, batch_key="slice")
-    adata.obs["one"] = "a"
-    SpaVAE.setup_anndata(adata, batch_key="one")
+
+
+def test_nb_log_likelihood_matches_scvi():
+    import torch
+    from scvi.distributions import NegativeBinomial
+
+    from spatialvi.module._spavae import nb_log_likelihood
+
+    gen = torch.Generator().manual_seed(0)
+    log_mu = torch.randn(64, 30, generator=gen, dtype=torch.float64) * 2
+    log_theta = torch.randn(30, generator=gen, dtype=torch.float64)
+    x = torch.poisson(torch.exp(log_mu), generator=gen)
+    ref = NegativeBinomial(mu=torch.exp(log_mu), theta=torch.exp(log_theta).expand(64, 30))
+    ours = nb_log_likelihood(x.double(), log_mu.double(), log_theta.double())
+    np.testing.assert_allclose(ours.numpy(), ref.log_prob(x.double()).numpy(), rtol=1e-6, atol=1e-5)
 
 
 def test_unknown_inducing_scheme_and_untrained_latent():

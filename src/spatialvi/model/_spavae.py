@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 import torch
 from anndata import AnnData
 from scipy import sparse
@@ -101,8 +102,9 @@ class SpaVAE(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
     n_inducing
         Number of inducing points (default 49: a 7 × 7 grid on a square section).
     inducing
-        ``"grid"`` (default), ``"kmeans"`` or an ``M × d`` array of inducing points in the
-        units of ``adata.obsm[spatial_key]``.
+        ``"grid"`` (default), ``"kmeans"``, an ``M × d`` array of inducing points in the units
+        of ``adata.obsm[spatial_key]``, or a list of such arrays, one per section. Grid and
+        k-means points are placed per section.
     learn_inducing
         Whether inducing locations are optimised.
     loc_range
@@ -141,7 +143,7 @@ class SpaVAE(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         kernel="cauchy",
         kernel_scale: float = 20.0,
         n_inducing: int = 49,
-        inducing: Literal["grid", "kmeans"] | np.ndarray = "grid",
+        inducing: Literal["grid", "kmeans"] | np.ndarray | list = "grid",
         learn_inducing: bool = False,
         loc_range: float = 20.0,
         keep_aspect: bool = True,
@@ -157,29 +159,54 @@ class SpaVAE(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         coords = np.asarray(
             self.adata_manager.get_from_registry(REGISTRY_KEYS.SPATIAL_KEY), dtype=np.float64
         )
-        offset, scale = coordinate_rescaling(coords, loc_range, keep_aspect)
-        scaled = (coords - offset) * scale
+        sections = self._section_codes()
+        n_batch = self.summary_stats.n_batch
         if isinstance(inducing, str):
             if n_inducing < 1:
                 raise ValueError(f"`n_inducing` must be a positive integer, got {n_inducing}.")
-            if inducing == "grid":
-                z = grid_inducing_points(scaled, n_inducing)
-            elif inducing == "kmeans":
-                z = kmeans_inducing_points(scaled, n_inducing, seed)
-            else:
+            if inducing not in ("grid", "kmeans"):
                 raise ValueError(
                     f"`inducing` must be 'grid', 'kmeans' or an M × d array, got {inducing!r}."
                 )
         else:
-            raw = np.asarray(inducing, dtype=np.float64)
-            if raw.ndim != 2 or raw.shape[1] != coords.shape[1]:
+            given = (
+                [np.asarray(a, dtype=np.float64) for a in inducing]
+                if isinstance(inducing, list | tuple)
+                else [np.asarray(inducing, dtype=np.float64)] * n_batch
+            )
+            if len(given) != n_batch:
                 raise ValueError(
-                    f"`inducing` array has shape {raw.shape}; expected (M, {coords.shape[1]}) in "
-                    "the units of the registered coordinates."
+                    f"`inducing` is a list of {len(given)} arrays but the data has {n_batch} "
+                    "sections; pass one array per section (in the order of the batch categories)."
                 )
-            z = (raw - offset) * scale
-        # Saved with the model so a reload rebuilds exactly these M points.
-        raw_inducing = z / scale + offset
+            for raw in given:
+                if raw.ndim != 2 or raw.shape[1] != coords.shape[1]:
+                    raise ValueError(
+                        f"`inducing` array has shape {raw.shape}; expected (M, {coords.shape[1]}) "
+                        "in the units of the registered coordinates."
+                    )
+        # One coordinate frame and one set of inducing points per section.
+        offsets, scales, inducing_sets, raw_sets = [], [], [], []
+        for k in range(n_batch):
+            sec = coords[sections == k]
+            if len(sec) == 0:
+                raise ValueError(f"Section {k} of the registered batch_key has no spots.")
+            offset, scale = coordinate_rescaling(sec, loc_range, keep_aspect)
+            scaled = (sec - offset) * scale
+            if isinstance(inducing, str):
+                z = (
+                    grid_inducing_points(scaled, n_inducing)
+                    if inducing == "grid"
+                    else kmeans_inducing_points(scaled, n_inducing, seed)
+                )
+            else:
+                z = (given[k] - offset) * scale
+            offsets.append(offset)
+            scales.append(scale)
+            inducing_sets.append(torch.as_tensor(z, dtype=torch.float32))
+            # Saved with the model so a reload rebuilds exactly these M points.
+            raw_sets.append(z / scale + offset)
+        offset, scale = np.stack(offsets), np.stack(scales)
 
         x = self.adata_manager.get_from_registry(REGISTRY_KEYS.X_KEY)
         library = np.asarray(x.sum(1)).ravel().astype(np.float64)
@@ -188,7 +215,7 @@ class SpaVAE(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
 
         self.module = self._module_cls(
             n_input=self.summary_stats.n_vars,
-            inducing_points=torch.as_tensor(z, dtype=torch.float32),
+            inducing_points=inducing_sets,
             coord_offset=torch.as_tensor(offset, dtype=torch.float32),
             coord_scale=torch.as_tensor(scale, dtype=torch.float32),
             input_mean=torch.as_tensor(mean, dtype=torch.float32),
@@ -205,20 +232,23 @@ class SpaVAE(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             decoder_hidden=tuple(decoder_hidden),
             dropout_rate=dropout_rate,
             noise=noise,
+            n_batch=n_batch,
         )
         kernel_name = kernel if isinstance(kernel, str) else type(kernel).__name__
         self._model_summary_string = (
             f"SpaVAE: n_gp={n_gp}, n_gauss={n_gauss}, kernel={kernel_name}, "
-            f"n_inducing={len(z)} ({inducing if isinstance(inducing, str) else 'given'}), "
-            f"formulation={formulation}"
+            f"n_inducing={len(inducing_sets[0])} "
+            f"({inducing if isinstance(inducing, str) else 'given'}), "
+            f"formulation={formulation}, sections={n_batch}"
         )
         self.init_params_ = self._get_init_params(locals())
-        self.init_params_["non_kwargs"]["inducing"] = raw_inducing
+        self.init_params_["non_kwargs"]["inducing"] = raw_sets[0] if n_batch == 1 else raw_sets
         self.run_params_: dict = {
             "n_gp": n_gp,
             "n_gauss": n_gauss,
             "kernel": kernel_name,
-            "n_inducing": len(z),
+            "n_inducing": len(inducing_sets[0]),
+            "n_sections": n_batch,
             "inducing": inducing if isinstance(inducing, str) else "given",
             "loc_range": loc_range,
             "keep_aspect": keep_aspect,
@@ -246,10 +276,11 @@ class SpaVAE(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             Layer holding raw counts (``None``: ``adata.X``).
         spatial_key
             Key in ``adata.obsm`` of the ``n × 2`` (or ``n × 3``) coordinates; positions must be
-            distinct.
+            distinct within a section. Each section keeps its own coordinate frame.
         batch_key
-            Optional ``adata.obs`` column; a single level only (multi-slice integration is not
-            available yet).
+            Optional ``adata.obs`` column naming the section of each spot (multi-slice
+            integration): the section enters encoder and decoder one-hot and each section gets
+            an independent GP.
         size_factor_key
             Optional ``adata.obs`` column of positive size factors; default: library size / its
             median, computed on the fly.
@@ -259,22 +290,30 @@ class SpaVAE(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         KeyError
             If a key is missing.
         ValueError
-            If counts are not raw integers, coordinates are malformed or duplicated, or the batch
-            column has more than one level.
+            If counts are not raw integers, coordinates are malformed, two spots of a section
+            share a position, or the batch column has missing values.
         """
         check_counts(adata, layer)
-        check_coordinates(adata, spatial_key, n_dims=(2, 3), allow_duplicates=False)
-        if batch_key is not None:
+        if batch_key is None:
+            check_coordinates(adata, spatial_key, n_dims=(2, 3), allow_duplicates=False)
+        else:
             if batch_key not in adata.obs:
                 raise KeyError(
                     f"batch_key {batch_key!r} not found in adata.obs (columns: {list(adata.obs)})."
                 )
-            n_levels = adata.obs[batch_key].nunique()
-            if n_levels > 1:
+            sections = adata.obs[batch_key]
+            if sections.isna().any():
                 raise ValueError(
-                    f"adata.obs[{batch_key!r}] has {n_levels} levels; SpaVAE does not integrate "
-                    "several slices yet. Fit one model per slice (subset the AnnData by "
-                    f"{batch_key!r}) or pass `batch_key=None`."
+                    f"adata.obs[{batch_key!r}] has {int(sections.isna().sum())} missing values; "
+                    "every spot needs a section."
+                )
+            check_coordinates(adata, spatial_key, n_dims=(2, 3))
+            for level in pd.unique(sections):
+                check_coordinates(
+                    adata[(sections == level).to_numpy()],
+                    spatial_key,
+                    n_dims=(2, 3),
+                    allow_duplicates=False,
                 )
         if size_factor_key is not None:
             if size_factor_key not in adata.obs:
@@ -378,9 +417,13 @@ class SpaVAE(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         if early_stopping:
             trainer_kwargs.setdefault("early_stopping_monitor", "elbo_validation")
             trainer_kwargs.setdefault("early_stopping_patience", early_stopping_patience)
-        self.module.n_total.fill_(float(n_train))
+        # N of the N/b scaling per section: its expected number of training spots (the split is
+        # uniform at random, so section s contributes n_train · n_s / n).
+        counts = np.bincount(self._section_codes(), minlength=self.module.n_batch)
+        self.module.n_total.copy_(torch.as_tensor(n_train * counts / n, dtype=torch.float32))
         self.module.use_stored_posterior.fill_(False)
-        self.module.gp.clear_posterior()
+        for gp in self.module.gps:
+            gp.clear_posterior()
         self._beta_controller = controller
         result = super().train(
             max_epochs=max_epochs,
@@ -421,39 +464,51 @@ class SpaVAE(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
                 return len(history[key])
         return 0
 
+    def _section_codes(self, adata: AnnData | None = None) -> np.ndarray:
+        """Integer section code of every spot (all zeros without a batch_key)."""
+        adata = self._validate_anndata(adata) if adata is not None else self.adata
+        manager = self.get_anndata_manager(adata, required=True)
+        return np.asarray(manager.get_from_registry(REGISTRY_KEYS.BATCH_KEY)).reshape(-1)
+
     @torch.inference_mode()
     def compute_posterior(self, batch_size: int = 1024) -> None:
-        """Condition the GP on all spots of the training AnnData and store it in the module.
+        """Condition each section's GP on all its spots of the training AnnData and store it.
 
         Called by :meth:`train`; the stored posterior makes the latent of each spot independent
         of spot order and minibatch composition, and is saved with the model.
         """
         self.module.eval()
-        loader = self._make_data_loader(adata=self.adata, batch_size=batch_size, shuffle=False)
+        sections = self._section_codes()
         g = self.module.n_gp
         device = self.device
 
-        def chunks():
+        def chunks(loader):
             for tensors in loader:
                 x = tensors[REGISTRY_KEYS.X_KEY].to(device)
+                batch_index = tensors[REGISTRY_KEYS.BATCH_KEY].to(device)
                 sf = tensors.get(REGISTRY_KEYS.SIZE_FACTOR_KEY)
                 sf = (
                     self.module.size_factor_from_counts(x)
                     if sf is None
                     else sf.to(device).reshape(-1, 1)
                 )
-                mean, var = self.module.encode(x, sf)
+                mean, var = self.module.encode(x, sf, batch_index)
                 coords = self.module.rescale_coordinates(
-                    tensors[REGISTRY_KEYS.SPATIAL_KEY].to(device)
+                    tensors[REGISTRY_KEYS.SPATIAL_KEY].to(device), batch_index
                 )
                 yield coords, mean[:, :g], var[:, :g]
 
-        self.module.gp.fit_posterior(chunks())
+        for k, gp in enumerate(self.module.gps):
+            indices = np.flatnonzero(sections == k)
+            loader = self._make_data_loader(
+                adata=self.adata, indices=indices, batch_size=batch_size, shuffle=False
+            )
+            gp.fit_posterior(chunks(loader))
         self.module.use_stored_posterior.fill_(True)
 
     # -- outputs ---------------------------------------------------------------------------------
     def _require_posterior(self) -> None:
-        if not bool(self.module.gp.has_posterior):
+        if not self.module.has_posterior:
             raise RuntimeError(
                 "SpaVAE has no full-data GP posterior; train the model (or call "
                 "`model.compute_posterior()`) first."
@@ -523,7 +578,8 @@ class SpaVAE(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
                 adata, library_size="latent", return_numpy=True, batch_size=batch_size
             ).astype(np.float32)
         params = {k: v for k, v in self.run_params_.items() if v is not None}
-        params["kernel_scale"] = _kernel_scale(self.module.gp.kernel)
+        scales = [_kernel_scale(gp.kernel) for gp in self.module.gps]
+        params["kernel_scale"] = scales[0] if len(scales) == 1 else scales
         params["latent_key"] = OBSM.X_SPAVAE
         adata.uns[UNS.SPAVAE] = params
 
