@@ -138,6 +138,21 @@ def test_fewer_spots_than_batch_size():
     # No validation set: early stopping is switched off instead of failing.
     model = _train(SpaVAE(adata, n_inducing=9), max_epochs=2, train_size=1.0)
     assert model.n_epochs_trained == 2
+    assert model.run_params_["early_stopped"] is False
+
+
+def test_early_stopping_uses_a_relative_margin():
+    adata = synthetic_tissue(n_spots=60, n_genes=20, seed=5)
+    SpaVAE.setup_anndata(adata)
+    # A 50 % margin cannot be met after the first epochs: stops after `patience` more epochs.
+    model = _train(
+        SpaVAE(adata, n_inducing=9),
+        max_epochs=200,
+        early_stopping_patience=3,
+        early_stopping_rel_delta=0.5,
+    )
+    assert model.run_params_["early_stopped"] is True
+    assert model.n_epochs_trained < 20
 
 
 def _tiny():

@@ -19,6 +19,7 @@ from spatialvi._keys import LAYERS, OBSM, REGISTRY_KEYS, UNS
 from spatialvi._validation import check_coordinates, check_counts
 from spatialvi.data import SpatialviAnnDataManager
 from spatialvi.module._spavae import SpaVAEModule
+from spatialvi.train._callbacks import RelativeEarlyStopping
 from spatialvi.train._plan import PIBetaController, SpatialviTrainingPlan
 
 logger = logging.getLogger(__name__)
@@ -346,6 +347,7 @@ class SpaVAE(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         train_size: float = 0.95,
         early_stopping: bool = True,
         early_stopping_patience: int = 200,
+        early_stopping_rel_delta: float = 1e-4,
         lr: float = 1e-3,
         weight_decay: float = 1e-6,
         beta: float | None = None,
@@ -369,9 +371,11 @@ class SpaVAE(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             at the training-set size.
         train_size
             Fraction of spots for training; the rest is the validation set (paper: 0.95).
-        early_stopping, early_stopping_patience
+        early_stopping, early_stopping_patience, early_stopping_rel_delta
             Stop when the validation ELBO at β = 1 (``elbo_validation``, which does not move
-            with β) has not improved for this many epochs.
+            with β) has not improved by more than ``rel_delta`` × its value for ``patience``
+            epochs (:class:`~spatialvi.train.RelativeEarlyStopping`). The relative margin
+            keeps a slowly creeping, noisy ELBO from resetting the patience forever.
         lr, weight_decay
             AdamW learning rate and weight decay.
         beta
@@ -414,9 +418,13 @@ class SpaVAE(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         plan.update(plan_kwargs or {})
         if n_val == 0:
             early_stopping = False
+        stopper = None
         if early_stopping:
-            trainer_kwargs.setdefault("early_stopping_monitor", "elbo_validation")
-            trainer_kwargs.setdefault("early_stopping_patience", early_stopping_patience)
+            stopper = RelativeEarlyStopping(
+                "elbo_validation", early_stopping_patience, early_stopping_rel_delta
+            )
+            trainer_kwargs["callbacks"] = [*trainer_kwargs.get("callbacks", []), stopper]
+            trainer_kwargs.setdefault("check_val_every_n_epoch", 1)
         # N of the N/b scaling per section: its expected number of training spots (the split is
         # uniform at random, so section s contributes n_train · n_s / n).
         counts = np.bincount(self._section_codes(), minlength=self.module.n_batch)
@@ -431,7 +439,7 @@ class SpaVAE(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             devices=devices,
             train_size=train_size,
             batch_size=batch_size,
-            early_stopping=early_stopping,
+            early_stopping=False,
             datasplitter_kwargs={"drop_last": drop_last},
             plan_kwargs=plan,
             **trainer_kwargs,
@@ -448,6 +456,7 @@ class SpaVAE(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
                 "beta": "pi" if beta is None else float(beta),
                 "final_beta": float(getattr(controller, "beta", controller)),
                 "n_epochs": self.n_epochs_trained,
+                "early_stopped": stopper is not None and stopper.stopped_epoch is not None,
             }
         )
         return result
@@ -475,7 +484,10 @@ class SpaVAE(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         """Condition each section's GP on all its spots of the training AnnData and store it.
 
         Called by :meth:`train`; the stored posterior makes the latent of each spot independent
-        of spot order and minibatch composition, and is saved with the model.
+        of spot order and minibatch composition, and is saved with the model. With several
+        sections, each section's GP dims are then centred on its spots (their translation is
+        not identified by the model; the decoder absorbs the shift, so expression outputs do not
+        change), which puts the sections in one latent frame.
         """
         self.module.eval()
         sections = self._section_codes()
@@ -505,6 +517,24 @@ class SpaVAE(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             )
             gp.fit_posterior(chunks(loader))
         self.module.use_stored_posterior.fill_(True)
+        if self.module.n_batch > 1:
+            # A section's GP latent is identified only up to a translation (absorbed by the
+            # decoder's section covariate): centre each section's GP dims on its spots, so
+            # that the sections share one latent frame (see `SpaVAEModule.centre_gp_latent`).
+            coords = np.asarray(self.adata_manager.get_from_registry(REGISTRY_KEYS.SPATIAL_KEY))
+            shift = torch.zeros_like(self.module.gp_offset)
+            for k in range(self.module.n_batch):
+                sec = torch.as_tensor(coords[sections == k], dtype=torch.float32, device=device)
+                total = torch.zeros(g, dtype=torch.float64, device=device)
+                for start in range(0, len(sec), batch_size):
+                    xs = sec[start : start + batch_size]
+                    bidx = torch.full((len(xs), 1), k, dtype=torch.long, device=device)
+                    mean, _ = self.module.gp_predict(
+                        self.module.rescale_coordinates(xs, bidx), bidx
+                    )
+                    total += mean.double().sum(0)
+                shift[k] = (total / len(sec)).to(shift)
+            self.module.centre_gp_latent(shift)
 
     # -- outputs ---------------------------------------------------------------------------------
     def _require_posterior(self) -> None:

@@ -110,6 +110,8 @@ class SpaVAEModule(BaseModuleClass):
         self.register_buffer("n_total", torch.zeros(self.n_batch))
         # When set, inference takes the GP dims from the stored full-data posterior.
         self.register_buffer("use_stored_posterior", torch.zeros((), dtype=torch.bool))
+        # Per-section translation subtracted from the GP dims (see `centre_gp_latent`).
+        self.register_buffer("gp_offset", torch.zeros(self.n_batch, self.n_gp))
 
         self.gps = nn.ModuleList(
             SparseGPPrior(
@@ -208,14 +210,14 @@ class SpaVAEModule(BaseModuleClass):
         if len(parts) == 1 and parts[0][1] is None:
             n = float(self.n_total[0])
             out = self.gps[0](xs, y, v, n_total=n if n > 0 else None)
-            return out.mean, out.var, out.gp_term
+            return out.mean - self.gp_offset[0], out.var, out.gp_term
         mean = torch.empty_like(y)
         var = torch.empty_like(v)
         term = y.new_zeros(())
         for k, idx in parts:
             n = float(self.n_total[k])
             out = self.gps[k](xs[idx], y[idx], v[idx], n_total=n if n > 0 else None)
-            mean[idx], var[idx] = out.mean, out.var
+            mean[idx], var[idx] = out.mean - self.gp_offset[k], out.var
             term = term + out.gp_term
         return mean, var, term
 
@@ -223,12 +225,47 @@ class SpaVAEModule(BaseModuleClass):
         """GP posterior mean and variance at rescaled coordinates under the stored posteriors."""
         parts = self._sections(batch_index, xs.shape[0])
         if len(parts) == 1 and parts[0][1] is None:
-            return self.gps[0].predict(xs)
+            mean, var = self.gps[0].predict(xs)
+            return mean - self.gp_offset[0], var
         mean = xs.new_empty(xs.shape[0], self.n_gp)
         var = torch.empty_like(mean)
         for k, idx in parts:
             mean[idx], var[idx] = self.gps[k].predict(xs[idx])
+            mean[idx] -= self.gp_offset[k]
         return mean, var
+
+    @torch.no_grad()
+    def centre_gp_latent(self, shift: torch.Tensor) -> bool:
+        """Translate the GP dims of section ``s`` by ``−shift[s]`` without changing the model.
+
+        With several sections, each section's GP latent is identified only up to a translation:
+        the decoder's one-hot section covariate absorbs it exactly (a per-section bias of the
+        first decoder layer) and an independent GP prior with a long-range kernel barely
+        penalises a constant. Trained sections therefore sit at arbitrary, different offsets in
+        the GP dims, which keeps them apart in the joint latent. This fixes the gauge: the shift
+        is added to ``gp_offset`` (subtracted from every GP mean) and ``W_gp · shift[s]`` to the
+        section-``s`` column of the first decoder layer, so every decoded expression is
+        unchanged.
+
+        Parameters
+        ----------
+        shift
+            ``n_batch × n_gp`` translation, e.g. each section's mean GP latent.
+
+        Returns
+        -------
+        Whether the shift was applied (``False`` for a single section or a decoder without
+        the one-hot covariate in an ``FCLayers`` first layer).
+        """
+        decoder = getattr(self, "decoder", None)
+        if self.n_batch == 1 or not isinstance(decoder, _MLP):
+            return False
+        linear = decoder.layers[0].fc_layers[0][0]
+        shift = shift.to(linear.weight)
+        w_gp = linear.weight[:, : self.n_gp]
+        linear.weight[:, self.n_latent : self.n_latent + self.n_batch] += w_gp @ shift.T
+        self.gp_offset += shift.to(self.gp_offset)
+        return True
 
     @property
     def has_posterior(self) -> bool:
@@ -365,28 +402,51 @@ def nb_log_likelihood(
 ) -> torch.Tensor:
     """Negative-binomial log-likelihood with a per-gene inverse dispersion ``θ = exp(log_theta)``.
 
-    The same value as scvi-tools' ``log_nb_positive`` (tested against it), organised for a
-    dispersion shared by all spots: ``lgamma(θ)`` and ``θ log θ`` are evaluated once per gene
-    rather than per entry, ``log μ`` is taken from the decoder's log-rate instead of
-    ``log(exp(·))``, and ``lgamma(x + 1)`` (constant in the parameters) is computed without
-    autograd. In training this halves the cost of the likelihood, which dominates a step (the
-    ``lgamma``/``digamma`` of ``b × genes`` tensors); scvi-tools offers no such variant.
-
-    ``log p(x) = lgamma(x+θ) − lgamma(θ) − lgamma(x+1) + θ log θ + x log μ − (θ+x) log(θ+μ)``;
-    ``mu = exp(log_mu)`` may be passed when already computed.
+    ``log p(x) = lgamma(x+θ) − lgamma(θ) − lgamma(x+1) + θ log θ + x log μ − (θ+x) log(θ+μ)``,
+    the same value as scvi-tools' ``log_nb_positive`` (tested against it). Written by hand
+    because the likelihood of ``b × genes`` entries dominates a training step and scvi-tools
+    has no variant for a dispersion shared by all spots: ``lgamma(θ)`` and ``θ log θ`` are
+    evaluated per gene, ``log μ`` comes from the decoder's log-rate, and the backward pass uses
+    the closed-form gradients (``∂/∂log μ = θ(x − μ)/(θ + μ)``;
+    ``∂/∂θ = ψ(x+θ) − ψ(θ) + log θ + 1 − log(θ+μ) − (x+θ)/(θ+μ)``) instead of autograd's
+    longer chain, about half the elementwise passes. ``mu = exp(log_mu)`` may be passed when
+    already computed.
     """
-    theta = torch.exp(log_theta)
-    log_theta_mu = torch.log(theta + (torch.exp(log_mu) if mu is None else mu))
-    with torch.no_grad():
-        log_x_factorial = torch.lgamma(x + 1)
-    per_gene = theta * log_theta - torch.lgamma(theta)
-    return (
-        torch.lgamma(x + theta)
-        + per_gene
-        + x * log_mu
-        - (theta + x) * log_theta_mu
-        - log_x_factorial
-    )
+    if mu is None:
+        mu = torch.exp(log_mu)
+    return _NBLogLikelihood.apply(x, log_mu, log_theta, mu.detach())
+
+
+class _NBLogLikelihood(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, log_mu, log_theta, mu):
+        theta = torch.exp(log_theta)
+        theta_mu = theta + mu
+        log_theta_mu = torch.log(theta_mu)
+        x_theta = x + theta
+        ll = torch.lgamma(x_theta) - torch.lgamma(x + 1)
+        ll += x * log_mu
+        ll -= x_theta * log_theta_mu
+        ll += theta * log_theta - torch.lgamma(theta)
+        ctx.save_for_backward(x, mu, log_theta, theta_mu, log_theta_mu)
+        return ll
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, mu, log_theta, theta_mu, log_theta_mu = ctx.saved_tensors
+        theta = torch.exp(log_theta)
+        grad_log_mu = grad_log_theta = None
+        if ctx.needs_input_grad[1]:
+            grad_log_mu = grad * theta * (x - mu) / theta_mu
+        if ctx.needs_input_grad[2]:
+            x_theta = x + theta
+            per_entry = torch.digamma(x_theta) - log_theta_mu - x_theta / theta_mu
+            per_gene = log_theta + 1 - torch.digamma(theta)
+            d_theta = (grad * per_entry).sum(0) + grad.sum(0) * per_gene
+            while d_theta.ndim > 1:
+                d_theta = d_theta.sum(0)
+            grad_log_theta = d_theta * theta
+        return None, grad_log_mu, grad_log_theta, None
 
 
 def _repeat(batch_index: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor | None:

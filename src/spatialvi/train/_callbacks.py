@@ -1,0 +1,71 @@
+"""Training callbacks."""
+
+from __future__ import annotations
+
+import math
+
+from lightning.pytorch.callbacks import Callback
+
+
+class RelativeEarlyStopping(Callback):
+    """Stop when a validation quantity has not improved by a relative margin for a while.
+
+    An epoch improves on the best value so far when ``value < best − rel_delta·|best|``; after
+    ``patience`` validation runs without such an improvement training stops. Lightning's
+    :class:`~lightning.pytorch.callbacks.EarlyStopping` takes an absolute ``min_delta``, whose
+    right size depends on the data (an ELBO per spot is ~10² nats for a small gene panel and
+    ~10³–10⁴ for a whole transcriptome); a relative margin does not. Without a margin a slowly
+    creeping, noisy validation loss (the usual case for a small validation set) sets a new best
+    now and then and never stops.
+
+    Parameters
+    ----------
+    monitor
+        Name of the logged validation metric (lower is better).
+    patience
+        Number of validation runs without improvement before stopping.
+    rel_delta
+        Relative improvement that counts (``0`` gives Lightning's behaviour with
+        ``min_delta=0``).
+    """
+
+    def __init__(
+        self, monitor: str = "elbo_validation", patience: int = 200, rel_delta: float = 0.0
+    ):
+        super().__init__()
+        if patience < 1:
+            raise ValueError(f"`patience` must be at least 1, got {patience}.")
+        if rel_delta < 0:
+            raise ValueError(f"`rel_delta` must be non-negative, got {rel_delta}.")
+        self.monitor = monitor
+        self.patience = int(patience)
+        self.rel_delta = float(rel_delta)
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.wait = 0
+        self.stopped_epoch: int | None = None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        """Reset the state (a callback object may be reused for a second training)."""
+        self.best, self.best_epoch, self.wait, self.stopped_epoch = None, None, 0, None
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        """Compare the latest value with the best and stop when patience is exhausted."""
+        if trainer.sanity_checking:
+            return
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is None:
+            raise KeyError(
+                f"Early stopping monitors {self.monitor!r}, which the training plan does not log; "
+                f"logged: {sorted(trainer.callback_metrics)}."
+            )
+        value = float(value)
+        if math.isfinite(value) and (
+            self.best is None or value < self.best - self.rel_delta * abs(self.best)
+        ):
+            self.best, self.best_epoch, self.wait = value, trainer.current_epoch, 0
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_epoch = trainer.current_epoch
+            trainer.should_stop = True
