@@ -347,7 +347,7 @@ class SpaVAE(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         train_size: float = 0.95,
         early_stopping: bool = True,
         early_stopping_patience: int = 200,
-        early_stopping_rel_delta: float = 1e-4,
+        early_stopping_rel_delta: float = 1e-3,
         lr: float = 1e-3,
         weight_decay: float = 1e-6,
         beta: float | None = None,
