@@ -33,6 +33,7 @@ class _ObsKeys(NamedTuple):
     TILE_COL: str = "tile_col"
     SOURCE: str = "source"
     SPAVAE_CLUSTER: str = "spavae_cluster"
+    PARENT_SPOT: str = "parent_spot"
     INDICES: str = "_indices"
 
 

@@ -18,6 +18,7 @@ from scvi.model.base import BaseModelClass, RNASeqMixin, UnsupervisedTrainingMix
 from spatialvi._keys import LAYERS, OBSM, REGISTRY_KEYS, UNS
 from spatialvi._validation import check_coordinates, check_counts
 from spatialvi.data import SpatialviAnnDataManager
+from spatialvi.model._spavae_tasks import SpaVAETasksMixin
 from spatialvi.module._spavae import SpaVAEModule
 from spatialvi.train._callbacks import RelativeEarlyStopping
 from spatialvi.train._plan import PIBetaController, SpatialviTrainingPlan
@@ -81,7 +82,7 @@ def kmeans_inducing_points(scaled: np.ndarray, n_inducing: int, seed: int = 0) -
     return np.unique(np.round(centres, 6), axis=0)
 
 
-class SpaVAE(RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
+class SpaVAE(SpaVAETasksMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
     """SpaVAE: a VAE whose first latent dims have a sparse GP prior over spot coordinates.
 
     Tian et al. 2024, "Dependency-aware deep generative models for multitasking analysis of
