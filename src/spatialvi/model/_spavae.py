@@ -581,6 +581,33 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin,
             out.append((inf["qz"].loc if give_mean else inf["z"]).cpu())
         return torch.cat(out).numpy()
 
+    @torch.inference_mode()
+    def get_denoised_expression(
+        self,
+        adata: AnnData | None = None,
+        indices: Sequence[int] | None = None,
+        batch_size: int | None = None,
+    ) -> np.ndarray:
+        """Denoised counts: NB means decoded from the posterior-mean latent (``n × genes``).
+
+        Each spot keeps its own size factor. Unlike scvi-tools' ``get_normalized_expression``
+        (which decodes one sample of ``z`` unless ``n_samples`` is raised), this decodes the
+        latent of :meth:`get_latent_representation`, so it is deterministic.
+        """
+        self._check_if_trained(warn=False)
+        self._require_posterior()
+        adata = self._validate_anndata(adata)
+        loader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size or 1024)
+        self.module.eval()
+        out = []
+        for tensors in loader:
+            inf = self.module.inference(**self.module._get_inference_input(tensors))
+            log_rate = self.module.decode_log_rate(
+                inf["qz"].loc, tensors[REGISTRY_KEYS.BATCH_KEY].to(inf["qz"].loc.device)
+            )
+            out.append((inf["size_factor"] * torch.exp(log_rate)).cpu().numpy())
+        return np.concatenate(out).astype(np.float32)
+
     def write_outputs(
         self,
         adata: AnnData | None = None,
@@ -589,8 +616,9 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin,
     ) -> None:
         """Write the latent, denoised counts and run parameters into ``adata``.
 
-        Writes ``obsm['X_spavae']``, ``layers['spavae_denoised']`` (NB means: the model's
-        denoised counts at each spot's own library size) and ``uns['spavae']``, aligned 1:1 with
+        Writes ``obsm['X_spavae']``, ``layers['spavae_denoised']`` (NB means decoded from the
+        posterior-mean latent at each spot's own size factor, :meth:`get_denoised_expression`)
+        and ``uns['spavae']``, aligned 1:1 with
         ``adata.obs_names`` / ``var_names``.
 
         Parameters
@@ -605,9 +633,9 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin,
         adata = self._validate_anndata(adata)
         adata.obsm[OBSM.X_SPAVAE] = self.get_latent_representation(adata, batch_size=batch_size)
         if denoised:
-            adata.layers[LAYERS.SPAVAE_DENOISED] = self.get_normalized_expression(
-                adata, library_size="latent", return_numpy=True, batch_size=batch_size
-            ).astype(np.float32)
+            adata.layers[LAYERS.SPAVAE_DENOISED] = self.get_denoised_expression(
+                adata, batch_size=batch_size
+            )
         params = {k: v for k, v in self.run_params_.items() if v is not None}
         scales = [_kernel_scale(gp.kernel) for gp in self.module.gps]
         params["kernel_scale"] = scales[0] if len(scales) == 1 else scales
