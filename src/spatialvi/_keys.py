@@ -48,6 +48,7 @@ class _VarKeys(NamedTuple):
 class _LayerKeys(NamedTuple):
     TRUE_MEAN: str = "true_mean"
     SPAVAE_DENOISED: str = "spavae_denoised"
+    SPALDVAE_DENOISED: str = "spaldvae_denoised"
     DPVAE_DENOISED: str = "dpvae_denoised"
 
 
@@ -55,6 +56,8 @@ class _UnsKeys(NamedTuple):
     SYNTHETIC_TISSUE: str = "synthetic_tissue"
     IMAGE: str = "image"
     SPAVAE: str = "spavae"
+    SPALDVAE: str = "spaldvae"
+    SVG: str = "svg"
     DPVAE: str = "dpvae"
     SIVAE: str = "sivae"
     ADAGVAE: str = "adagvae"

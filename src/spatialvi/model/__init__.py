@@ -1,6 +1,7 @@
 """User-facing scvi-tools models."""
 
 from spatialvi.model._dpvae import DPVAE
+from spatialvi.model._spaldvae import SpaLDVAE
 from spatialvi.model._spavae import SpaVAE
 
-__all__ = ["DPVAE", "SpaVAE"]
+__all__ = ["DPVAE", "SpaLDVAE", "SpaVAE"]
