@@ -22,19 +22,6 @@ QUIET = {"enable_progress_bar": False, "enable_model_summary": False, "logger": 
 TRAIN = {"max_epochs": 100, "beta": 5.0, "lr": 1e-2, "batch_size": 64}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Run this module's (tiny) torch work on one thread, then restore the setting.
-
-    On a busy 2-core machine two OpenMP threads mostly wait for each other: the fixture's
-    training took 243 s with two threads under load and about 12 s with one.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _train(model, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -43,7 +30,7 @@ def _train(model, **kwargs):
 
 
 @pytest.fixture(scope="module")
-def trained(one_torch_thread):
+def trained():
     scvi.settings.seed = 0
     adata = synthetic_tissue(n_spots=300, n_genes=80, n_domains=4, seed=7)
     # Every domain has spots, so every marker gene is spatially variable in these data.

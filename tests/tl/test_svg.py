@@ -7,7 +7,6 @@ import warnings
 import numpy as np
 import pytest
 import scvi
-import torch
 
 from spatialvi._keys import OBSM, UNS, VAR
 from spatialvi.model import SpaLDVAE, SpaVAE
@@ -15,15 +14,6 @@ from spatialvi.sim import synthetic_tissue
 from spatialvi.tl import permutation_pvalues, spatially_variable_genes
 
 QUIET = {"enable_progress_bar": False, "enable_model_summary": False, "logger": False}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny tensors: one torch thread (two mostly wait for each other on a busy 2-core box)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _train(model, **kwargs):
@@ -34,7 +24,7 @@ def _train(model, **kwargs):
 
 
 @pytest.fixture(scope="module")
-def trained(one_torch_thread):
+def trained():
     scvi.settings.seed = 0
     adata = synthetic_tissue(n_spots=300, n_genes=80, n_domains=4, seed=7)
     SpaLDVAE.setup_anndata(adata)
@@ -44,7 +34,7 @@ def trained(one_torch_thread):
 
 
 @pytest.fixture(scope="module")
-def tiny(one_torch_thread):
+def tiny():
     scvi.settings.seed = 0
     adata = synthetic_tissue(n_spots=60, n_genes=15, seed=4)
     SpaLDVAE.setup_anndata(adata)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Literal
 
 import numpy as np
@@ -77,14 +78,22 @@ def spatial_autocorr(
         x = sub.X if layer is None else sub.layers[layer]
         work = ad.AnnData(X=x, obs=graph.obs, var=pd.DataFrame(index=genes))
     work.obsp[_CONNECTIVITIES] = graph.obsp[_CONNECTIVITIES]
-    result = sq.gr.spatial_autocorr(
-        work,
-        mode=mode,
-        genes=list(work.var_names),
-        n_perms=None,
-        copy=True,
-        show_progress_bar=False,
-    )
+    # squidpy's parallel backend resets torch's intra-op thread count (measured: 1 -> 2, which
+    # made later trainings ~9x slower on a loaded 2-core machine); put it back afterwards.
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else None
+    try:
+        result = sq.gr.spatial_autocorr(
+            work,
+            mode=mode,
+            genes=list(work.var_names),
+            n_perms=None,
+            copy=True,
+            show_progress_bar=False,
+        )
+    finally:
+        if threads is not None:
+            torch.set_num_threads(threads)
     column = "I" if mode == "moran" else "C"
     return result.loc[list(work.var_names), column].astype(float)
 
