@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 import scvi
 import torch
 from sklearn.metrics import roc_auc_score
 
+from helpers import train_quietly as _train
 from spatialvi._keys import LAYERS, OBS, OBSM, UNS, VAR
 from spatialvi.model import SpaLDVAE
 from spatialvi.model._spaldvae import spatial_scores_from_latent
 from spatialvi.module import SpaLDVAEModule
 from spatialvi.sim import synthetic_tissue
 
-QUIET = {"enable_progress_bar": False, "enable_model_summary": False, "logger": False}
 # Fixed β = 5 and lr 1e-2: enough to learn the tissue in 100 epochs of 300 spots. (β = 1 lets
 # the Gaussian dims take the spatial signal; β ≥ 10 collapsed the GP dims in some runs.)
 TRAIN = {"max_epochs": 100, "beta": 5.0, "lr": 1e-2, "batch_size": 64}
-
-
-def _train(model, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.train(**QUIET, **kwargs)
-    return model
 
 
 @pytest.fixture(scope="module")

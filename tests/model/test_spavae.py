@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import anndata as ad
 import gpytorch
 import numpy as np
@@ -11,19 +9,11 @@ import pytest
 import scvi
 from scipy import sparse
 
+from helpers import train_quietly as _train
 from spatialvi._keys import LAYERS, OBS, OBSM, UNS
 from spatialvi.model import SpaVAE
 from spatialvi.sim import synthetic_tissue
 from spatialvi.train import FixedBeta, PIBetaController
-
-QUIET = {"enable_progress_bar": False, "enable_model_summary": False, "logger": False}
-
-
-def _train(model, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.train(**QUIET, **kwargs)
-    return model
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,13 @@ import pytest
 import scvi
 import torch
 
+from helpers import QUIET
 from spatialvi._keys import OBS, OBSM
 from spatialvi.metrics import ari, batch_mixing_entropy
 from spatialvi.model import SpaVAE
 from spatialvi.sim import synthetic_tissue
 from spatialvi.tl import cluster
 
-QUIET = {"enable_progress_bar": False, "enable_model_summary": False, "logger": False}
 N_DOMAINS = 4
 EPOCHS = 100  # joint data: 2 × 400 spots → 7 minibatches of 128 per epoch
 BETA = 1.0  # fixed β: the PI controller collapses the Gaussian dims on data this small

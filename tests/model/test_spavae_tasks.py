@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 import scvi
@@ -11,18 +9,10 @@ from scipy.spatial import cKDTree
 from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import KNeighborsClassifier
 
+from helpers import train_quietly as _train
 from spatialvi._keys import LAYERS, OBS, OBSM, UNS, VAR
 from spatialvi.model import SpaVAE
 from spatialvi.sim import synthetic_tissue
-
-QUIET = {"enable_progress_bar": False, "enable_model_summary": False, "logger": False}
-
-
-def _train(model, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.train(**QUIET, **kwargs)
-    return model
 
 
 @pytest.fixture(scope="module")

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 import scvi
 
+from helpers import train_quietly as _train
 from spatialvi._keys import OBSM, UNS, VAR
 from spatialvi.model import SpaLDVAE, SpaVAE
 from spatialvi.sim import synthetic_tissue
 from spatialvi.tl import permutation_pvalues, spatially_variable_genes
-
-QUIET = {"enable_progress_bar": False, "enable_model_summary": False, "logger": False}
-
-
-def _train(model, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.train(**QUIET, **kwargs)
-    return model
 
 
 @pytest.fixture(scope="module")
