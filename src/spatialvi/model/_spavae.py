@@ -570,16 +570,21 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin,
         batch_size
             Minibatch size for inference.
         """
+        out = [
+            (inf["qz"].loc if give_mean else inf["z"]).cpu()
+            for _, inf in self._inference_batches(adata, indices, batch_size)
+        ]
+        return torch.cat(out).numpy()
+
+    def _inference_batches(self, adata, indices, batch_size):
+        """``(tensors, inference outputs)`` per minibatch of a trained model, in eval mode."""
         self._check_if_trained(warn=False)
         self._require_posterior()
         adata = self._validate_anndata(adata)
         loader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size or 1024)
         self.module.eval()
-        out = []
         for tensors in loader:
-            inf = self.module.inference(**self.module._get_inference_input(tensors))
-            out.append((inf["qz"].loc if give_mean else inf["z"]).cpu())
-        return torch.cat(out).numpy()
+            yield tensors, self.module.inference(**self.module._get_inference_input(tensors))
 
     @torch.inference_mode()
     def get_denoised_expression(
@@ -594,14 +599,8 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin,
         (which decodes one sample of ``z`` unless ``n_samples`` is raised), this decodes the
         latent of :meth:`get_latent_representation`, so it is deterministic.
         """
-        self._check_if_trained(warn=False)
-        self._require_posterior()
-        adata = self._validate_anndata(adata)
-        loader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size or 1024)
-        self.module.eval()
         out = []
-        for tensors in loader:
-            inf = self.module.inference(**self.module._get_inference_input(tensors))
+        for tensors, inf in self._inference_batches(adata, indices, batch_size):
             log_rate = self.module.decode_log_rate(
                 inf["qz"].loc, tensors[REGISTRY_KEYS.BATCH_KEY].to(inf["qz"].loc.device)
             )
