@@ -55,6 +55,9 @@ class SpaLDVAE(SpaVAE):
     """
 
     _module_cls = SpaLDVAEModule
+    _latent_key = OBSM.X_SPALDVAE
+    _denoised_key = LAYERS.SPALDVAE_DENOISED
+    _uns_key = UNS.SPALDVAE
 
     def __init__(
         self,
@@ -183,50 +186,6 @@ class SpaLDVAE(SpaVAE):
             z, w, self.module.n_gp, self._section_codes(), score, batch_size=batch_size or 256
         )
         return pd.Series(values.numpy(), index=self.adata.var_names.copy(), name=VAR.SPATIAL_SCORE)
-
-    # -- outputs ---------------------------------------------------------------------------------
-    def write_outputs(
-        self,
-        adata: AnnData | None = None,
-        denoised: bool = True,
-        batch_size: int | None = None,
-    ) -> None:
-        """Write the latent, denoised counts and run parameters into ``adata``.
-
-        Writes ``obsm['X_spaldvae']``, ``layers['spaldvae_denoised']`` (NB means at each spot's
-        own library size) and ``uns['spaldvae']``, aligned 1:1 with ``adata.obs_names`` /
-        ``var_names``. SpaVAE's keys (``X_spavae`` …) in ``adata`` are left as they were.
-
-        Parameters
-        ----------
-        adata
-            AnnData set up like the training data (default: the training AnnData).
-        denoised
-            Whether to compute and write the denoised layer.
-        batch_size
-            Minibatch size for inference.
-        """
-        adata = self._validate_anndata(adata)
-        # SpaVAE.write_outputs writes SpaVAE's keys: let it, move its results to SpaLDVAE's
-        # keys, and put back whatever a SpaVAE run had stored under them.
-        slots = (
-            (adata.obsm, OBSM.X_SPAVAE, OBSM.X_SPALDVAE),
-            (adata.layers, LAYERS.SPAVAE_DENOISED, LAYERS.SPALDVAE_DENOISED),
-            (adata.uns, UNS.SPAVAE, UNS.SPALDVAE),
-        )
-        kept = [(store, key, store[key]) for store, key, _ in slots if key in store]
-        try:
-            for store, key, _ in slots:
-                store.pop(key, None)
-            super().write_outputs(adata, denoised=denoised, batch_size=batch_size)
-            for store, key, new_key in slots:
-                if key in store:
-                    store[new_key] = store.pop(key)
-        finally:
-            for store, key, value in kept:
-                store[key] = value
-        adata.uns[UNS.SPALDVAE]["latent_key"] = OBSM.X_SPALDVAE
-        adata.uns[UNS.SPALDVAE]["model"] = "SpaLDVAE"
 
 
 def spatial_scores_from_latent(

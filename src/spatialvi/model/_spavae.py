@@ -136,6 +136,10 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin,
 
     _module_cls = SpaVAEModule
     _training_plan_cls = SpatialviTrainingPlan
+    # Where `write_outputs` writes (subclasses such as SpaLDVAE write under their own keys).
+    _latent_key = OBSM.X_SPAVAE
+    _denoised_key = LAYERS.SPAVAE_DENOISED
+    _uns_key = UNS.SPAVAE
 
     def __init__(
         self,
@@ -630,16 +634,17 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin,
             Minibatch size for inference.
         """
         adata = self._validate_anndata(adata)
-        adata.obsm[OBSM.X_SPAVAE] = self.get_latent_representation(adata, batch_size=batch_size)
+        adata.obsm[self._latent_key] = self.get_latent_representation(adata, batch_size=batch_size)
         if denoised:
-            adata.layers[LAYERS.SPAVAE_DENOISED] = self.get_denoised_expression(
+            adata.layers[self._denoised_key] = self.get_denoised_expression(
                 adata, batch_size=batch_size
             )
         params = {k: v for k, v in self.run_params_.items() if v is not None}
         scales = [_kernel_scale(gp.kernel) for gp in self.module.gps]
         params["kernel_scale"] = scales[0] if len(scales) == 1 else scales
-        params["latent_key"] = OBSM.X_SPAVAE
-        adata.uns[UNS.SPAVAE] = params
+        params["latent_key"] = self._latent_key
+        params["model"] = type(self).__name__
+        adata.uns[self._uns_key] = params
 
 
 def _kernel_scale(kernel) -> float | None:
