@@ -153,6 +153,8 @@ def test_early_stopping_uses_a_relative_margin():
     )
     assert model.run_params_["early_stopped"] is True
     assert model.n_epochs_trained < 20
+    # The weights of the lowest validation ELBO are restored (restore_best=True by default).
+    assert 1 <= model.run_params_["best_epoch"] <= model.n_epochs_trained
 
 
 def _tiny():

@@ -50,3 +50,29 @@ def test_missing_metric_and_bad_arguments():
         RelativeEarlyStopping(patience=0)
     with pytest.raises(ValueError, match="rel_delta"):
         RelativeEarlyStopping(rel_delta=-1)
+
+
+def test_restore_best_loads_the_weights_of_the_lowest_value():
+    # The weight records the epoch; the lowest value (epoch 3) beats the best by no margin.
+    values = [10.0, 8.0, 7.99, 7.5, 9.0, 9.5, 9.9]
+    module = torch.nn.Linear(1, 1)
+    stopper = RelativeEarlyStopping("elbo_validation", patience=3, rel_delta=0.1, restore_best=True)
+    trainer = SimpleNamespace(sanity_checking=False, should_stop=False, callback_metrics={})
+    stopper.on_train_start(trainer, module)
+    for epoch, v in enumerate(values):
+        with torch.no_grad():
+            module.weight.fill_(float(epoch))
+        trainer.current_epoch = epoch
+        trainer.callback_metrics = {"elbo_validation": torch.tensor(v)}
+        stopper.on_validation_end(trainer, module)
+        if trainer.should_stop:
+            break
+    # Margin 10 %: 8.0 is the last counted improvement, so patience runs out at epoch 4.
+    assert stopper.best_epoch == 1 and stopper.stopped_epoch == 4
+    assert stopper.lowest_epoch == 3 and module.weight.item() == 4.0
+    stopper.on_train_end(trainer, module)
+    assert stopper.restored_epoch == 3 and module.weight.item() == 3.0
+    # Without restore_best the final weights stay.
+    plain, _ = _run(values, patience=3, rel_delta=0.1)
+    plain.on_train_end(trainer, module)
+    assert plain.restored_epoch is None and module.weight.item() == 3.0

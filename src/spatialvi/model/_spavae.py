@@ -353,6 +353,7 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin,
         early_stopping: bool = True,
         early_stopping_patience: int = 200,
         early_stopping_rel_delta: float = 3e-3,
+        restore_best: bool = True,
         lr: float = 1e-3,
         weight_decay: float = 1e-6,
         beta: float | None = None,
@@ -381,6 +382,10 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin,
             with β) has not improved by more than ``rel_delta`` × its value for ``patience``
             epochs (:class:`~spatialvi.train.RelativeEarlyStopping`). The relative margin
             keeps a slowly creeping, noisy ELBO from resetting the patience forever.
+        restore_best
+            With early stopping, end with the weights of the epoch with the lowest validation
+            ELBO (the authors' early stopping does the same); its epoch is stored in
+            ``run_params_['best_epoch']``.
         lr, weight_decay
             AdamW learning rate and weight decay.
         beta
@@ -426,7 +431,10 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin,
         stopper = None
         if early_stopping:
             stopper = RelativeEarlyStopping(
-                "elbo_validation", early_stopping_patience, early_stopping_rel_delta
+                "elbo_validation",
+                early_stopping_patience,
+                early_stopping_rel_delta,
+                restore_best=restore_best,
             )
             trainer_kwargs["callbacks"] = [*trainer_kwargs.get("callbacks", []), stopper]
             trainer_kwargs.setdefault("check_val_every_n_epoch", 1)
@@ -462,6 +470,12 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin,
                 "final_beta": float(getattr(controller, "beta", controller)),
                 "n_epochs": self.n_epochs_trained,
                 "early_stopped": stopper is not None and stopper.stopped_epoch is not None,
+                # Epochs trained when the restored weights were reached (1-based).
+                "best_epoch": (
+                    None
+                    if stopper is None or stopper.restored_epoch is None
+                    else stopper.restored_epoch + 1
+                ),
             }
         )
         return result

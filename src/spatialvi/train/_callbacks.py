@@ -27,10 +27,18 @@ class RelativeEarlyStopping(Callback):
     rel_delta
         Relative improvement that counts (``0`` gives Lightning's behaviour with
         ``min_delta=0``).
+    restore_best
+        At the end of training load the weights of the epoch with the lowest value of
+        ``monitor`` (no margin applied), as the spaVAE authors' early stopping does and like
+        scvi-tools' ``load_best_on_end``. The weights are kept in memory, not on disk.
     """
 
     def __init__(
-        self, monitor: str = "elbo_validation", patience: int = 200, rel_delta: float = 0.0
+        self,
+        monitor: str = "elbo_validation",
+        patience: int = 200,
+        rel_delta: float = 0.0,
+        restore_best: bool = False,
     ):
         super().__init__()
         if patience < 1:
@@ -40,14 +48,17 @@ class RelativeEarlyStopping(Callback):
         self.monitor = monitor
         self.patience = int(patience)
         self.rel_delta = float(rel_delta)
-        self.best: float | None = None
-        self.best_epoch: int | None = None
-        self.wait = 0
-        self.stopped_epoch: int | None = None
+        self.restore_best = bool(restore_best)
+        self.on_train_start(None, None)
 
     def on_train_start(self, trainer, pl_module) -> None:
         """Reset the state (a callback object may be reused for a second training)."""
         self.best, self.best_epoch, self.wait, self.stopped_epoch = None, None, 0, None
+        # Lowest value seen (no margin), its epoch and, with `restore_best`, its weights.
+        self.lowest: float | None = None
+        self.lowest_epoch: int | None = None
+        self.restored_epoch: int | None = None
+        self._lowest_state: dict | None = None
 
     def on_validation_end(self, trainer, pl_module) -> None:
         """Compare the latest value with the best and stop when patience is exhausted."""
@@ -60,6 +71,12 @@ class RelativeEarlyStopping(Callback):
                 f"logged: {sorted(trainer.callback_metrics)}."
             )
         value = float(value)
+        if math.isfinite(value) and (self.lowest is None or value < self.lowest):
+            self.lowest, self.lowest_epoch = value, trainer.current_epoch
+            if self.restore_best:
+                self._lowest_state = {
+                    k: v.detach().clone() for k, v in pl_module.state_dict().items()
+                }
         if math.isfinite(value) and (
             self.best is None or value < self.best - self.rel_delta * abs(self.best)
         ):
@@ -69,3 +86,10 @@ class RelativeEarlyStopping(Callback):
         if self.wait >= self.patience:
             self.stopped_epoch = trainer.current_epoch
             trainer.should_stop = True
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        """With ``restore_best``, load the weights of the lowest validation value."""
+        if self.restore_best and self._lowest_state is not None:
+            pl_module.load_state_dict(self._lowest_state)
+            self.restored_epoch = self.lowest_epoch
+        self._lowest_state = None
