@@ -107,6 +107,15 @@ def _summary(title: str, rows: list[dict]) -> None:
     print(f"{title} over {len(rows)} seeds: " + " ".join(parts), flush=True)
 
 
+def _over_seeds(title: str, seeds, task) -> None:
+    """Run ``task(seed)`` for each seed, printing each row and then the summary."""
+    rows = []
+    for seed in seeds:
+        rows.append(task(seed))
+        _print_row(title, rows[-1])
+    _summary(title, rows)
+
+
 def _log_proportions(x: np.ndarray) -> np.ndarray:
     x = np.maximum(np.asarray(x, dtype=np.float64), 1e-12)
     return np.log(x / x.sum(1, keepdims=True))
@@ -406,31 +415,25 @@ def run_synthetic(seeds, max_epochs, null: dict) -> None:
         f"β=1, {max_epochs or SYNTH_SPAVAE_EPOCHS} epochs ==",
         flush=True,
     )
-    rows = []
-    for seed in seeds:
-        rows.append(synthetic_tasks(seed, max_epochs))
-        _print_row("synthetic interpolation/enhancement/DE", rows[-1])
-    _summary("synthetic interpolation/enhancement/DE", rows)
+    _over_seeds(
+        "synthetic interpolation/enhancement/DE",
+        seeds,
+        lambda seed: synthetic_tasks(seed, max_epochs),
+    )
     print(
         "== synthetic SVG: 500 spots x 120 genes, SpaLDVAE n_gp=3 β=5 lr 1e-2, "
         f"{max_epochs or SYNTH_SPALDVAE_EPOCHS} epochs; {_null_text(null, 120)} ==",
         flush=True,
     )
-    rows = []
-    for seed in seeds:
-        rows.append(synthetic_svg(seed, max_epochs, null))
-        _print_row("synthetic SVG", rows[-1])
-    _summary("synthetic SVG", rows)
+    _over_seeds("synthetic SVG", seeds, lambda seed: synthetic_svg(seed, max_epochs, null))
     print(
         "== synthetic integration: 2 sections x 500 spots x 100 genes, batch effect 0.5, 4 "
         f"domains, β=1, {max_epochs or SYNTH_SPAVAE_EPOCHS} epochs; entropy max ln2=0.693 ==",
         flush=True,
     )
-    rows = []
-    for seed in seeds:
-        rows.append(synthetic_integration(seed, max_epochs))
-        _print_row("synthetic integration", rows[-1])
-    _summary("synthetic integration", rows)
+    _over_seeds(
+        "synthetic integration", seeds, lambda seed: synthetic_integration(seed, max_epochs)
+    )
 
 
 # -- DLPFC interpolation ----------------------------------------------------------------------------
@@ -566,11 +569,11 @@ def run_integration(seeds, max_epochs, data) -> None:
         flush=True,
     )
     kwargs = {} if max_epochs is None else {"max_epochs": max_epochs}
-    rows = []
-    for seed in seeds:
-        rows.append(integration_scores(joint, OBS.SECTION, OBS.LAYER, 7, seed, kwargs, 49))
-        _print_row("151507+151508 integration", rows[-1])
-    _summary("151507+151508 integration", rows)
+    _over_seeds(
+        "151507+151508 integration",
+        seeds,
+        lambda seed: integration_scores(joint, OBS.SECTION, OBS.LAYER, 7, seed, kwargs, 49),
+    )
 
 
 # -- predict_at speed -----------------------------------------------------------------------------------
