@@ -15,6 +15,7 @@ Usage: ``python benchmarks/dpvae_reconstruction.py --part smacof --sizes 2000 50
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 
 import numpy as np
@@ -36,7 +37,7 @@ def bench_smacof(sizes, max_iter, eps, sparse_n, threads):
     import torch
     from sklearn.manifold import smacof as sk_smacof
 
-    from spatialvi.tl import smacof
+    from spatialvi.geometry import smacof
 
     torch.set_num_threads(threads)
     for n in sizes:
@@ -130,9 +131,17 @@ def bench_dlpfc(data_dir, seeds, epochs, dp_weight):
                 scvi.settings.seed = seed
                 DPVAE.setup_anndata(train)
                 m = DPVAE(train, dp_weight=w)
+                start = time.perf_counter()
                 m.train(max_epochs=epochs, batch_size=256, enable_progress_bar=False)
+                wall = time.perf_counter() - start
                 out = reconstruct_spatial(q, m, copy=True)
                 res[name].append(procrustes_disparity(truth, out.obsm["spatial"]))
+                print(
+                    f"  {task} seed {seed} {name}: disparity {res[name][-1]:.4f}, training "
+                    f"{wall:.1f} s ({wall / epochs:.2f} s/epoch), peak RSS "
+                    f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB",
+                    flush=True,
+                )
         peer = procrustes_disparity(truth, knn_peer(train, query))
         print(
             f"{task}: disparity DPVAE {np.mean(res['dpvae']):.4f}±{np.std(res['dpvae']):.4f} | "
@@ -152,7 +161,11 @@ def main():
     parser.add_argument("--eps", type=float, default=1e-6)
     parser.add_argument("--sparse-n", type=int, default=50000)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--data-dir", default="../shared/data/dlpfc")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder of the DLPFC .h5ad files (default: dlpfc/ in SPATIALVI_DATA or ../shared/data)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--dp-weight", type=float, default=100.0)
@@ -160,6 +173,10 @@ def main():
     if args.part in ("smacof", "all"):
         bench_smacof(args.sizes, args.max_iter, args.eps, args.sparse_n, args.threads)
     if args.part in ("dlpfc", "all"):
+        if args.data_dir is None:
+            from spatialvi.datasets import data_dir
+
+            args.data_dir = data_dir() / "dlpfc"
         bench_dlpfc(args.data_dir, args.seeds, args.epochs, args.dp_weight)
 
 

@@ -181,7 +181,7 @@ def run_scaling(spots: list[int], inducing: list[int], n_genes: int, n_epochs: i
     from spatialvi.sim import synthetic_tissue
 
     for n in spots:
-        adata = synthetic_tissue(n_spots=n, n_genes=n_genes, seed=0)
+        adata = synthetic_tissue(n_spots=n, n_genes=n_genes, random_state=0)
         SpaVAE.setup_anndata(adata)
         for m in inducing:
             white = seconds_per_epoch(adata, n_epochs, n_inducing=m)

@@ -200,7 +200,7 @@ def synthetic_tasks(seed: int, max_epochs: int | None) -> dict:
         n_domains=4,
         subspot_factor=2,
         marker_lfc=(1.0, 1.5),
-        seed=11 + seed,
+        random_state=11 + seed,
     )
     held = np.zeros(full.n_obs, dtype=bool)
     rng = np.random.default_rng(seed)
@@ -278,7 +278,7 @@ def synthetic_svg(seed: int, max_epochs: int | None, null: dict):
     from spatialvi.sim import synthetic_tissue
     from spatialvi.tl import spatially_variable_genes
 
-    adata = synthetic_tissue(n_spots=500, n_genes=120, n_domains=4, seed=7 + seed)
+    adata = synthetic_tissue(n_spots=500, n_genes=120, n_domains=4, random_state=7 + seed)
     truth = adata.var[VAR.SPATIALLY_VARIABLE].to_numpy()
     SpaLDVAE.setup_anndata(adata)
     scvi.settings.seed = seed
@@ -324,9 +324,9 @@ def integration_scores(
     """Joint (batch-aware) vs uncorrected vs single-section SpaVAE on the same spots."""
     import scvi
 
+    from spatialvi.geometry import coordinate_rescaling, grid_inducing_points
     from spatialvi.metrics import ari, batch_mixing_entropy
     from spatialvi.model import SpaVAE
-    from spatialvi.model._spavae import coordinate_rescaling, grid_inducing_points
 
     sections = joint.obs[section_key].astype(str).to_numpy()
     levels = list(dict.fromkeys(sections))
@@ -404,7 +404,9 @@ def synthetic_integration(seed: int, max_epochs: int | None) -> dict:
     from spatialvi._keys import OBS
     from spatialvi.sim import synthetic_tissue
 
-    adata = synthetic_tissue(n_spots=500, n_genes=100, n_domains=4, n_sections=2, seed=3 + seed)
+    adata = synthetic_tissue(
+        n_spots=500, n_genes=100, n_domains=4, n_sections=2, random_state=3 + seed
+    )
     kwargs = {"max_epochs": max_epochs or SYNTH_SPAVAE_EPOCHS, "beta": 1.0}
     return integration_scores(adata, OBS.SECTION, OBS.DOMAIN, 4, seed, kwargs, 25)
 

@@ -89,3 +89,26 @@ def test_cli_model_demo_quick(tmp_path, capsys, model):
     written = ad.read_h5ad(tmp_path / f"{model}_demo.h5ad")
     assert written.n_obs > 0
     assert (tmp_path / f"{model}_demo.png").stat().st_size > 10_000
+
+
+def test_public_names_stay_where_users_import_them():
+    """Geometry moved below the models; the verbs and metrics re-export the same objects."""
+    from spatialvi import geometry, metrics, sim, tl
+
+    for name in ("smacof", "torgerson", "SmacofResult", "spot_distance", "subspot_coordinates"):
+        assert getattr(tl, name) is getattr(geometry, name), name
+    assert tl.subspot_offsets is geometry.subspot_offsets
+    assert metrics.similarity_fit is geometry.similarity_fit
+    assert sim.hex_grid is geometry.hex_grid
+
+
+def test_cli_demos_point_to_the_demos_package():
+    import importlib
+
+    from spatialvi.demos import DEMOS
+
+    assert set(DEMOS) == {"tissue", "spavae", "dpvae"}
+    for target in DEMOS.values():
+        module, function = target.split(":")
+        assert module.startswith("spatialvi.demos.")
+        assert callable(getattr(importlib.import_module(module), function))

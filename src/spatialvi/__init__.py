@@ -14,6 +14,7 @@ from spatialvi._version import __version__
 _SUBMODULES = (
     "data",
     "datasets",
+    "geometry",
     "metrics",
     "model",
     "module",
@@ -29,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from spatialvi import (  # noqa: F401
         data,
         datasets,
+        geometry,
         metrics,
         model,
         module,

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+#: Prefix of latent representations in ``obsm`` (scanpy's ``X_pca``, ``X_umap``).
+LATENT_PREFIX = "X_"
+
 
 class _ObsmKeys(NamedTuple):
     SPATIAL: str = "spatial"
@@ -21,6 +24,7 @@ class _ObsmKeys(NamedTuple):
     X_DINO: str = "X_dino"
     X_PCA: str = "X_pca"
     X_UMAP: str = "X_umap"
+    REP: str = "rep"
 
 
 class _ObsKeys(NamedTuple):
@@ -35,6 +39,8 @@ class _ObsKeys(NamedTuple):
     SPAVAE_CLUSTER: str = "spavae_cluster"
     PARENT_SPOT: str = "parent_spot"
     INDICES: str = "_indices"
+    PCA_KMEANS: str = "pca_kmeans"
+    LEIDEN: str = "leiden"
 
 
 class _VarKeys(NamedTuple):
@@ -64,6 +70,10 @@ class _UnsKeys(NamedTuple):
     RECONSTRUCT_SPATIAL: str = "reconstruct_spatial"
 
 
+class _ObspKeys(NamedTuple):
+    SPATIAL_CONNECTIVITIES: str = "spatial_connectivities"
+
+
 class _RegistryKeys(NamedTuple):
     """scvi-tools registry keys (the names tensors carry in a minibatch)."""
 
@@ -83,7 +93,82 @@ OBS = _ObsKeys()
 VAR = _VarKeys()
 LAYERS = _LayerKeys()
 UNS = _UnsKeys()
+OBSP = _ObspKeys()
 REGISTRY_KEYS = _RegistryKeys()
 
 #: Missing annotations (e.g. DLPFC's unannotated spots) are stored as this pandas missing value.
 UNLABELLED = None
+
+
+# -- keys derived from `key_added` ------------------------------------------------------------
+class ModelKeys(NamedTuple):
+    """Where a model's :meth:`write_outputs` writes."""
+
+    latent: str
+    """``obsm`` key of the latent representation."""
+    denoised: str
+    """``layers`` key of the denoised values."""
+    uns: str
+    """``uns`` key of the run parameters."""
+
+
+def key_stem(key: str) -> str:
+    """``key`` without a leading ``X_`` (``'X_spavae'`` → ``'spavae'``)."""
+    return key[len(LATENT_PREFIX) :] if key.startswith(LATENT_PREFIX) else key
+
+
+def latent_key(model_name: str) -> str:
+    """Default ``obsm`` key of a model's latent: ``'X_<model_name>'``."""
+    return f"{LATENT_PREFIX}{model_name}"
+
+
+def model_keys(model_name: str, key_added: str | None = None) -> ModelKeys:
+    """Output keys of a model from ``key_added``.
+
+    ``key_added=None`` gives ``obsm['X_<model>']``, ``layers['<model>_denoised']`` and
+    ``uns['<model>']``; a string ``k`` gives ``obsm[k]``, ``layers['<stem>_denoised']`` and
+    ``uns['<stem>']`` with ``stem`` = ``k`` without a leading ``X_`` (so ``'X_spavae'`` and
+    ``None`` name the same keys for SpaVAE).
+    """
+    if key_added is not None and (not isinstance(key_added, str) or not key_added):
+        raise ValueError(f"`key_added` must be a non-empty string or None, got {key_added!r}.")
+    latent = latent_key(model_name) if key_added is None else key_added
+    stem = key_stem(latent)
+    return ModelKeys(latent, f"{stem}_denoised", stem)
+
+
+class SvgKeys(NamedTuple):
+    """Where :func:`spatialvi.tl.spatially_variable_genes` writes."""
+
+    score: str
+    rank: str
+    pval: str
+    uns: str
+
+
+def svg_keys(key_added: str | None = None) -> SvgKeys:
+    """``var['spatial_score' | 'svg_rank' | 'svg_pval']`` and ``uns['svg']``, or ``k_*``/``k``."""
+    if key_added is None:
+        return SvgKeys(VAR.SPATIAL_SCORE, VAR.SVG_RANK, VAR.SVG_PVAL, UNS.SVG)
+    if not isinstance(key_added, str) or not key_added:
+        raise ValueError(f"`key_added` must be a non-empty string or None, got {key_added!r}.")
+    return SvgKeys(f"{key_added}_score", f"{key_added}_rank", f"{key_added}_pval", key_added)
+
+
+def cluster_key(use_rep: str) -> str:
+    """Default ``obs`` column of clusters of ``obsm[use_rep]``: ``'<stem>_cluster'``."""
+    return f"{key_stem(use_rep)}_cluster"
+
+
+def reconstruction_uns_key(key_added: str) -> str:
+    """``uns`` key of a spatial reconstruction written to ``obsm[key_added]``."""
+    return f"reconstruct_{key_added}"
+
+
+def demo_key(kind: str, name: str) -> str:
+    """Key of a demo's per-model output, e.g. ``demo_key('spatial', 'dpvae')`` → ``'spatial_dpvae'``."""
+    return f"{kind}_{name}"
+
+
+#: Latent keys of the package's models (what :func:`spatialvi.tl.cluster` looks for).
+MODEL_LATENTS = (OBSM.X_SPAVAE, OBSM.X_SPALDVAE, OBSM.X_DPVAE, OBSM.X_SIVAE, OBSM.X_ADAGVAE)

@@ -14,13 +14,7 @@ import time
 from pathlib import Path
 
 from spatialvi._version import __version__
-
-#: Demo name -> "module:function"; each function takes (out_dir, quick, seed) and returns a dict.
-DEMOS: dict[str, str] = {
-    "tissue": "spatialvi._demo:tissue_demo",
-    "spavae": "spatialvi.model._spavae_demo:demo",
-    "dpvae": "spatialvi.model._dpvae_demo:demo",
-}
+from spatialvi.demos import DEMOS
 
 
 def _available_demos() -> list[str]:
@@ -57,7 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("spatialvi_demo"),
         help="output folder (default: spatialvi_demo)",
     )
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    demo.add_argument(
+        "--random-state",
+        "--seed",
+        dest="random_state",
+        type=int,
+        default=0,
+        help="random seed (default: 0)",
+    )
     demo.add_argument(
         "--quick", action="store_true", help="tiny data and few epochs (for smoke tests)"
     )
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             print(f"[spatialvi] demo {name} -> {args.out}", flush=True)
             result = getattr(importlib.import_module(module), function)(
-                args.out, quick=args.quick, seed=args.seed
+                args.out, quick=args.quick, random_state=args.random_state
             )
             for key, value in result.items():
                 print(f"  {key}: {value}")

@@ -43,7 +43,7 @@ def _geary(x, w):
 
 def test_morans_i_hand_computed(adata):
     w = _weights(adata.obsm["spatial"], 6)
-    result = morans_i(adata, n_neighs=6)
+    result = morans_i(adata, n_neighbors=6)
     for j, gene in enumerate(adata.var_names):
         assert result[gene] == pytest.approx(_moran(adata.X[:, j], w), abs=1e-6)
     assert result["trend"] > 0.3
@@ -52,7 +52,7 @@ def test_morans_i_hand_computed(adata):
 
 def test_gearys_c_obsm_hand_computed(adata):
     w = _weights(adata.obsm["spatial"], 6)
-    result = gearys_c(adata, obsm_key="X_lat", n_neighs=6)
+    result = gearys_c(adata, use_rep="X_lat", n_neighbors=6)
     assert list(result.index) == ["0", "1"]
     assert result["1"] == pytest.approx(_geary(adata.X[:, 0], w), abs=1e-6)
     assert result["0"] == pytest.approx(_geary(adata.X[:, 1], w), abs=1e-6)
@@ -65,6 +65,6 @@ def test_does_not_modify_input_and_errors(adata):
     with pytest.raises(KeyError, match="not in adata.var_names"):
         morans_i(adata, genes=["nope"])
     with pytest.raises(KeyError, match="X_missing"):
-        morans_i(adata, obsm_key="X_missing")
+        morans_i(adata, use_rep="X_missing")
     with pytest.raises(KeyError, match="Coordinates not found"):
         morans_i(adata, spatial_key="xy")

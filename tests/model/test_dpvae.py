@@ -17,7 +17,7 @@ _TRAIN = {"max_epochs": 5, "batch_size": 64, "enable_progress_bar": False}
 
 @pytest.fixture(scope="module")
 def tissue():
-    return synthetic_tissue(n_spots=200, n_genes=60, n_domains=3, seed=0)
+    return synthetic_tissue(n_spots=200, n_genes=60, n_domains=3, random_state=0)
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +106,41 @@ def test_dlpfc_151507_holdout(dlpfc_dir):
         out = reconstruct_spatial(query, model, copy=True)
         disparities[weight] = procrustes_disparity(truth, out.obsm["spatial"])
     assert disparities[100.0] <= 0.8 * disparities[0.0], disparities
+
+
+def test_kl_warmup_schedule(tissue):
+    """The KL weight rises linearly over `kl_warmup_epochs` epochs, then stays at 1."""
+    from lightning.pytorch.callbacks import Callback
+
+    class RecordBeta(Callback):
+        def __init__(self):
+            self.betas = []
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if batch_idx == 0:
+                self.betas.append(float(pl_module.kl_weight))
+
+    adata = tissue.copy()
+    DPVAE.setup_anndata(adata)
+    scvi.settings.seed = 0
+    record = RecordBeta()
+    model = DPVAE(adata, n_latent=3, n_hidden=16)
+    model.train(**{**_TRAIN, "max_epochs": 6}, kl_warmup_epochs=4, callbacks=[record])
+    np.testing.assert_allclose(record.betas, [0.0, 0.25, 0.5, 0.75, 1.0, 1.0])
+    assert model.run_params_["kl_warmup_epochs"] == 4
+    # The default is scvi-tools' 400-epoch warm-up: still at 5/400 after five epochs.
+    record = RecordBeta()
+    model = DPVAE(adata, n_latent=3, n_hidden=16)
+    model.train(**_TRAIN, callbacks=[record])
+    np.testing.assert_allclose(record.betas, np.arange(5) / 400)
+
+
+def test_denoised_values_need_the_models_genes(trained):
+    model, adata = trained
+    den = model.get_denoised_expression()
+    assert den.shape == adata.shape and (den >= 0).all()
+    # NB means at each spot's library: they sum to about the observed library.
+    library = np.asarray(adata.X.sum(1)).ravel()
+    assert np.corrcoef(den.sum(1), library)[0, 1] > 0.9
+    with pytest.raises(ValueError, match="var_names"):
+        model.get_denoised_expression(adata[:, ::-1].copy())

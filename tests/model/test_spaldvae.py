@@ -23,7 +23,7 @@ TRAIN = {"max_epochs": 100, "beta": 5.0, "lr": 1e-2, "batch_size": 64}
 @pytest.fixture(scope="module")
 def trained():
     scvi.settings.seed = 0
-    adata = synthetic_tissue(n_spots=300, n_genes=80, n_domains=4, seed=7)
+    adata = synthetic_tissue(n_spots=300, n_genes=80, n_domains=4, random_state=7)
     # Every domain has spots, so every marker gene is spatially variable in these data.
     assert adata.obs[OBS.DOMAIN].value_counts().min() >= 40
     SpaLDVAE.setup_anndata(adata)
@@ -182,7 +182,7 @@ def test_write_outputs_uses_its_own_keys(trained):
 
 def test_sections_get_a_decoder_offset():
     scvi.settings.seed = 0
-    adata = synthetic_tissue(n_spots=60, n_genes=20, n_sections=2, seed=3)
+    adata = synthetic_tissue(n_spots=60, n_genes=20, n_sections=2, random_state=3)
     SpaLDVAE.setup_anndata(adata, batch_key=OBS.SECTION)
     model = _train(SpaLDVAE(adata, n_inducing=9), max_epochs=3, beta=5.0)
     assert model.module.section_offset.shape == (2, 20)
@@ -191,7 +191,7 @@ def test_sections_get_a_decoder_offset():
 
 
 def test_has_no_decoder_hidden_argument():
-    adata = synthetic_tissue(n_spots=30, n_genes=10, seed=6)
+    adata = synthetic_tissue(n_spots=30, n_genes=10, random_state=6)
     SpaLDVAE.setup_anndata(adata)
     with pytest.raises(TypeError, match="decoder_hidden"):
         SpaLDVAE(adata, decoder_hidden=(64,))
@@ -209,3 +209,23 @@ def test_initial_rates_match_gene_means():
     np.testing.assert_allclose(torch.log(mean_rate).numpy(), log_rate.numpy(), atol=0.03)
     with pytest.raises(ValueError, match="log_rate"):
         module.initialise_log_weight(torch.zeros(3))
+
+
+def test_inherited_predictions_write_spaldvae_keys(trained):
+    adata, model = trained
+    coords = np.asarray(adata.obsm[OBSM.SPATIAL])[:5] + 1.0
+    out = model.predict_at(coords)
+    assert set(out.obsm) == {OBSM.X_SPALDVAE, OBSM.SPATIAL}
+    assert set(out.layers) == {LAYERS.SPALDVAE_DENOISED}
+    assert set(out.uns) == {UNS.SPALDVAE}
+    assert out.uns[UNS.SPALDVAE]["model"] == "SpaLDVAE"
+    assert out.uns[UNS.SPALDVAE]["latent_key"] == OBSM.X_SPALDVAE
+    # At a training spot the prediction reproduces that spot's latent.
+    at_spot = model.predict_at(np.asarray(adata.obsm[OBSM.SPATIAL])[:3])
+    np.testing.assert_allclose(
+        at_spot.obsm[OBSM.X_SPALDVAE], model.get_latent_representation()[:3], atol=1e-5
+    )
+    fine = model.enhance_resolution(factor=2)
+    assert OBSM.X_SPALDVAE in fine.obsm and UNS.SPALDVAE in fine.uns
+    assert fine.uns[UNS.SPALDVAE]["task"] == "enhance_resolution"
+    assert OBSM.X_SPAVAE not in fine.obsm and LAYERS.SPAVAE_DENOISED not in fine.layers

@@ -57,7 +57,7 @@ def _two_sections():
         batch_effect=1.0,
         frac_markers=0.3,
         marker_lfc=(1.0, 1.6),
-        seed=0,
+        random_state=0,
     )
     xy = adata.obsm[OBSM.SPATIAL].copy()
     second = (adata.obs[OBS.SECTION] == "section_1").to_numpy()

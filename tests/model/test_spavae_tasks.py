@@ -24,7 +24,12 @@ def held_out():
     """
     scvi.settings.seed = 0
     full = synthetic_tissue(
-        n_spots=700, n_genes=100, n_domains=4, subspot_factor=2, marker_lfc=(1.0, 1.5), seed=11
+        n_spots=700,
+        n_genes=100,
+        n_domains=4,
+        subspot_factor=2,
+        marker_lfc=(1.0, 1.5),
+        random_state=11,
     )
     held = np.zeros(full.n_obs, dtype=bool)
     held[np.random.default_rng(0).choice(full.n_obs, full.n_obs // 10, replace=False)] = True
@@ -229,7 +234,7 @@ def test_differential_expression_recovers_domain_markers(held_out, mode, score):
 @pytest.fixture(scope="module")
 def two_sections():
     scvi.settings.seed = 0
-    adata = synthetic_tissue(n_spots=80, n_genes=20, n_domains=3, n_sections=2, seed=3)
+    adata = synthetic_tissue(n_spots=80, n_genes=20, n_domains=3, n_sections=2, random_state=3)
     SpaVAE.setup_anndata(adata, batch_key=OBS.SECTION)
     return adata, _train(SpaVAE(adata, n_inducing=9), max_epochs=2, beta=1.0)
 
@@ -290,7 +295,7 @@ def test_bad_query_is_refused(held_out, coords, kwargs, error, match):
 
 
 def test_untrained_model_and_bad_factor_are_refused(held_out):
-    adata = synthetic_tissue(n_spots=30, n_genes=10, seed=6)
+    adata = synthetic_tissue(n_spots=30, n_genes=10, random_state=6)
     SpaVAE.setup_anndata(adata)
     model = SpaVAE(adata, n_inducing=9)
     with pytest.raises(RuntimeError, match="train"):

@@ -12,7 +12,7 @@ from spatialvi.sim import synthetic_tissue
 
 
 def test_spatial_scatter(tmp_path):
-    adata = synthetic_tissue(n_spots=200, n_genes=20, n_domains=3, seed=0)
+    adata = synthetic_tissue(n_spots=200, n_genes=20, n_domains=3, random_state=0)
     ax = spatial_scatter(adata, "domain", save=tmp_path / "d.png")
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
         "domain_0",

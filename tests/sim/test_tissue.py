@@ -29,8 +29,8 @@ def test_hex_grid_spacing():
 
 
 def test_structure_and_determinism():
-    a = synthetic_tissue(n_spots=600, n_genes=80, n_domains=4, seed=3)
-    b = synthetic_tissue(n_spots=600, n_genes=80, n_domains=4, seed=3)
+    a = synthetic_tissue(n_spots=600, n_genes=80, n_domains=4, random_state=3)
+    b = synthetic_tissue(n_spots=600, n_genes=80, n_domains=4, random_state=3)
     assert (a.X != b.X).nnz == 0
     assert a.shape == (600, 80)
     assert a.X.dtype == np.int32
@@ -56,7 +56,7 @@ def test_structure_and_determinism():
 
 @pytest.mark.parametrize(("pattern", "seed"), [("layers", 0), ("layers", 1), ("blobs", 2)])
 def test_domains_recoverable_not_trivially(pattern, seed):
-    adata = synthetic_tissue(n_spots=2000, n_genes=400, pattern=pattern, seed=seed)
+    adata = synthetic_tissue(n_spots=2000, n_genes=400, pattern=pattern, random_state=seed)
     labels = KMeans(adata.obs["domain"].nunique(), n_init=10, random_state=0).fit_predict(
         _pca(adata)
     )
@@ -65,7 +65,7 @@ def test_domains_recoverable_not_trivially(pattern, seed):
 
 
 def test_spatially_variable_genes_have_higher_morans_i():
-    adata = synthetic_tissue(n_spots=800, n_genes=120, seed=0)
+    adata = synthetic_tissue(n_spots=800, n_genes=120, random_state=0)
     moran = morans_i(adata)
     sv = adata.var["spatially_variable"].to_numpy()
     assert moran[sv].mean() > 0.05
@@ -81,7 +81,9 @@ def _section_purity(adata, k=10):
 
 
 def test_sections_share_layout_with_batch_effect():
-    adata = synthetic_tissue(n_spots=600, n_genes=200, n_sections=2, batch_effect=0.5, seed=0)
+    adata = synthetic_tissue(
+        n_spots=600, n_genes=200, n_sections=2, batch_effect=0.5, random_state=0
+    )
     assert adata.n_obs == 1200
     assert adata.obs_names.is_unique
     assert list(adata.obs["section"].cat.categories) == ["section_0", "section_1"]
@@ -96,12 +98,14 @@ def test_sections_share_layout_with_batch_effect():
     assert np.abs(p0 - p1).max() < 0.05
     # Batch effect visible: sections separate in PCA, unlike without a batch effect.
     assert _section_purity(adata) > 0.9
-    no_batch = synthetic_tissue(n_spots=600, n_genes=200, n_sections=2, batch_effect=0.0, seed=0)
+    no_batch = synthetic_tissue(
+        n_spots=600, n_genes=200, n_sections=2, batch_effect=0.0, random_state=0
+    )
     assert _section_purity(no_batch) < 0.65
 
 
 def test_subspot_truth():
-    adata = synthetic_tissue(n_spots=300, n_genes=50, subspot_factor=2, seed=1)
+    adata = synthetic_tissue(n_spots=300, n_genes=50, subspot_factor=2, random_state=1)
     fine = adata.uns["synthetic_tissue"]["subspots"]
     assert fine["spatial"].shape == (1200, 2)
     # Sub-spots sit at (±d/4, ±d/4) around their spot ...

@@ -43,7 +43,9 @@ def test_refinement_fixes_isolated_errors_and_is_vectorised():
 def test_refine_flag_and_copy_and_errors():
     ad, _ = _blobs()
     out = cluster(ad, use_rep="X_rep", n_clusters=2, refine=True, copy=True)
-    assert "spavae_cluster" in out.obs and "spavae_cluster" not in ad.obs
+    # Default key from use_rep (stem of 'X_rep'); the input is untouched with copy=True.
+    assert "rep_cluster" in out.obs and "rep_cluster" not in ad.obs
+    assert out.uns["rep_cluster"]["use_rep"] == "X_rep" and "rep_cluster" not in ad.uns
     with pytest.raises(KeyError, match="X_missing"):
         cluster(ad, use_rep="X_missing", n_clusters=2)
     with pytest.raises(ValueError, match="n_clusters"):
@@ -67,3 +69,23 @@ def test_standardize_lets_low_variance_dims_count():
     cluster(ad, use_rep="X_rep", n_clusters=2, key_added="raw")
     cluster(ad, use_rep="X_rep", n_clusters=2, standardize=True, key_added="std")
     assert ari(truth, ad.obs["std"]) > ari(truth, ad.obs["raw"])
+
+
+def test_use_rep_none_finds_the_one_model_latent(caplog):
+    import logging
+
+    from spatialvi.metrics import ari
+
+    ad, truth = _blobs()
+    ad.obsm["X_dpvae"] = ad.obsm.pop("X_rep")
+    with caplog.at_level(logging.INFO, logger="spatialvi.tl._cluster"):
+        cluster(ad, n_clusters=2)
+    assert "X_dpvae" in caplog.text
+    assert ad.uns["dpvae_cluster"]["use_rep"] == "X_dpvae"
+    assert ari(truth, ad.obs["dpvae_cluster"]) > 0.8
+    ad.obsm["X_spavae"] = ad.obsm["X_dpvae"].copy()
+    with pytest.raises(KeyError, match="X_dpvae.*X_spavae|use_rep="):
+        cluster(ad, n_clusters=2)
+    del ad.obsm["X_spavae"], ad.obsm["X_dpvae"]
+    with pytest.raises(KeyError, match="found none"):
+        cluster(ad, n_clusters=2)

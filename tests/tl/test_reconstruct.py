@@ -40,6 +40,9 @@ def test_anchors_give_absolute_positions(adata):
     )
     err = np.sqrt(((adata.obsm["rec"] - adata.obsm["truth"]) ** 2).sum(1))
     assert err.max() < 1.0  # µm on a 1000 µm field
+    # The run parameters follow key_added; the default entry is not written.
+    assert adata.uns["reconstruct_rec"]["anchors"] == 15
+    assert "reconstruct_spatial" not in adata.uns
     np.testing.assert_allclose(adata.obsm["rec"][mask], adata.obsm["truth"][mask])
 
 

@@ -16,7 +16,7 @@ from spatialvi.tl import permutation_pvalues, spatially_variable_genes
 @pytest.fixture(scope="module")
 def trained():
     scvi.settings.seed = 0
-    adata = synthetic_tissue(n_spots=300, n_genes=80, n_domains=4, seed=7)
+    adata = synthetic_tissue(n_spots=300, n_genes=80, n_domains=4, random_state=7)
     SpaLDVAE.setup_anndata(adata)
     model = SpaLDVAE(adata, n_gp=3, n_inducing=25)
     _train(model, max_epochs=100, beta=5.0, lr=1e-2, batch_size=64)
@@ -26,7 +26,7 @@ def trained():
 @pytest.fixture(scope="module")
 def tiny():
     scvi.settings.seed = 0
-    adata = synthetic_tissue(n_spots=60, n_genes=15, seed=4)
+    adata = synthetic_tissue(n_spots=60, n_genes=15, random_state=4)
     SpaLDVAE.setup_anndata(adata)
     model = _train(SpaLDVAE(adata, n_inducing=9), max_epochs=2, beta=5.0)
     return adata, model
@@ -34,7 +34,7 @@ def tiny():
 
 def test_refit_null_separates_spatial_from_uniform_genes(trained):
     adata, model = trained
-    out = spatially_variable_genes(model, n_permutations=49, seed=0, progress_bar=False)
+    out = spatially_variable_genes(model, n_permutations=49, random_state=0, progress_bar=False)
     assert out is None
     var = adata.var
     truth = var[VAR.SPATIALLY_VARIABLE].to_numpy()
@@ -66,8 +66,8 @@ def test_refit_null_separates_spatial_from_uniform_genes(trained):
 def test_same_seed_gives_same_pvalues(tiny):
     _, model = tiny
     kwargs = {"n_permutations": 5, "refit_steps": 50, "progress_bar": False, "copy": True}
-    first = spatially_variable_genes(model, seed=3, **kwargs)
-    second = spatially_variable_genes(model, seed=3, key_added="svg_b", **kwargs)
+    first = spatially_variable_genes(model, random_state=3, **kwargs)
+    second = spatially_variable_genes(model, random_state=3, key_added="svg_b", **kwargs)
     np.testing.assert_array_equal(
         first.var[VAR.SVG_PVAL].to_numpy(), second.var["svg_b_pval"].to_numpy()
     )

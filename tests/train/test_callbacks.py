@@ -1,4 +1,4 @@
-"""RelativeEarlyStopping: stops exactly when the relative margin is not met for `patience` runs."""
+"""Training callbacks and schedules: relative early stopping, the KL warm-up controller."""
 
 from __future__ import annotations
 
@@ -76,3 +76,15 @@ def test_restore_best_loads_the_weights_of_the_lowest_value():
     plain, _ = _run(values, patience=3, rel_delta=0.1)
     plain.on_train_end(trainer, module)
     assert plain.restored_epoch is None and module.weight.item() == 3.0
+
+
+def test_kl_warmup_controller():
+    from spatialvi.train import KLWarmup
+
+    warm = KLWarmup(4, beta=2.0, beta_start=0.5)
+    assert warm.beta == 0.5
+    assert [warm.start_epoch(e) for e in range(6)] == [0.5, 0.875, 1.25, 1.625, 2.0, 2.0]
+    assert warm.update(123.0) == 2.0  # per-step KL values do not move it
+    assert KLWarmup(0).beta == 1.0
+    with pytest.raises(ValueError, match="n_epochs"):
+        KLWarmup(-1)

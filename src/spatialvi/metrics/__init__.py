@@ -1,11 +1,11 @@
 """Metrics: clustering agreement, spatial autocorrelation, geometry, point patterns."""
 
+from spatialvi.geometry import similarity_fit
 from spatialvi.metrics._autocorr import gearys_c, morans_i, spatial_autocorr
 from spatialvi.metrics._clustering import ari, clustering_scores, nmi
 from spatialvi.metrics._geometry import (
     alignment_error,
     procrustes_disparity,
-    similarity_fit,
     stress_1,
 )
 from spatialvi.metrics._integration import batch_mixing_entropy

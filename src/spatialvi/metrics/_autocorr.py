@@ -8,23 +8,21 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from spatialvi._keys import OBSM
-
-_CONNECTIVITIES = "spatial_connectivities"
+from spatialvi._keys import OBSM, OBSP
 
 
 def spatial_autocorr(
     adata,
     mode: Literal["moran", "geary"] = "moran",
     genes=None,
-    obsm_key: str | None = None,
+    use_rep: str | None = None,
     layer: str | None = None,
     spatial_key: str = OBSM.SPATIAL,
-    n_neighs: int = 6,
+    n_neighbors: int = 6,
 ) -> pd.Series:
-    """Moran's I or Geary's C of genes or of the columns of ``adata.obsm[obsm_key]``.
+    """Moran's I or Geary's C of genes or of the columns of ``adata.obsm[use_rep]``.
 
-    Builds a kNN spatial graph (``n_neighs`` neighbours, row-normalised weights, squidpy's
+    Builds a kNN spatial graph (``n_neighbors`` neighbours, row-normalised weights, squidpy's
     ``spatial_autocorr`` defaults) on a private copy, so ``adata`` is not modified.
 
     Parameters
@@ -34,14 +32,14 @@ def spatial_autocorr(
     mode
         ``'moran'`` or ``'geary'``.
     genes
-        Genes (``var_names``) to score; all genes by default. Ignored with ``obsm_key``.
-    obsm_key
+        Genes (``var_names``) to score; all genes by default. Ignored with ``use_rep``.
+    use_rep
         Score the columns of this ``obsm`` entry (e.g. a latent space) instead of genes.
     layer
         Layer to read genes from (default ``X``).
     spatial_key
         Coordinates key in ``obsm``.
-    n_neighs
+    n_neighbors
         Number of spatial neighbours per observation.
 
     Returns
@@ -58,13 +56,13 @@ def spatial_autocorr(
     coords = check_coordinates(adata, spatial_key)
     graph = ad.AnnData(obs=pd.DataFrame(index=adata.obs_names.copy()))
     graph.obsm[OBSM.SPATIAL] = coords
-    sq.gr.spatial_neighbors_knn(graph, n_neighs=n_neighs, spatial_key=OBSM.SPATIAL)
-    if obsm_key is not None:
-        if obsm_key not in adata.obsm:
-            raise KeyError(f"adata.obsm[{obsm_key!r}] not found (available: {list(adata.obsm)}).")
-        values = np.asarray(adata.obsm[obsm_key], dtype=np.float64)
+    sq.gr.spatial_neighbors_knn(graph, n_neighs=n_neighbors, spatial_key=OBSM.SPATIAL)
+    if use_rep is not None:
+        if use_rep not in adata.obsm:
+            raise KeyError(f"adata.obsm[{use_rep!r}] not found (available: {list(adata.obsm)}).")
+        values = np.asarray(adata.obsm[use_rep], dtype=np.float64)
         if values.ndim != 2:
-            raise ValueError(f"adata.obsm[{obsm_key!r}] must be 2-D, got shape {values.shape}.")
+            raise ValueError(f"adata.obsm[{use_rep!r}] must be 2-D, got shape {values.shape}.")
         names = [str(i) for i in range(values.shape[1])]
         work = ad.AnnData(X=values, obs=graph.obs, var=pd.DataFrame(index=names))
     else:
@@ -77,7 +75,7 @@ def spatial_autocorr(
         sub = adata[:, genes]
         x = sub.X if layer is None else sub.layers[layer]
         work = ad.AnnData(X=x, obs=graph.obs, var=pd.DataFrame(index=genes))
-    work.obsp[_CONNECTIVITIES] = graph.obsp[_CONNECTIVITIES]
+    work.obsp[OBSP.SPATIAL_CONNECTIVITIES] = graph.obsp[OBSP.SPATIAL_CONNECTIVITIES]
     # squidpy's parallel backend resets torch's intra-op thread count (measured: 1 -> 2, which
     # made later trainings ~9x slower on a loaded 2-core machine); put it back afterwards.
     torch = sys.modules.get("torch")
@@ -98,11 +96,11 @@ def spatial_autocorr(
     return result.loc[list(work.var_names), column].astype(float)
 
 
-def morans_i(adata, genes=None, obsm_key: str | None = None, **kwargs) -> pd.Series:
+def morans_i(adata, genes=None, use_rep: str | None = None, **kwargs) -> pd.Series:
     """Moran's I of genes or ``obsm`` columns; see :func:`spatial_autocorr`."""
-    return spatial_autocorr(adata, mode="moran", genes=genes, obsm_key=obsm_key, **kwargs)
+    return spatial_autocorr(adata, mode="moran", genes=genes, use_rep=use_rep, **kwargs)
 
 
-def gearys_c(adata, genes=None, obsm_key: str | None = None, **kwargs) -> pd.Series:
+def gearys_c(adata, genes=None, use_rep: str | None = None, **kwargs) -> pd.Series:
     """Geary's C of genes or ``obsm`` columns; see :func:`spatial_autocorr`."""
-    return spatial_autocorr(adata, mode="geary", genes=genes, obsm_key=obsm_key, **kwargs)
+    return spatial_autocorr(adata, mode="geary", genes=genes, use_rep=use_rep, **kwargs)

@@ -15,7 +15,14 @@ import torch
 from anndata import AnnData
 from scipy import sparse
 
-from spatialvi._keys import LAYERS, OBSM, REGISTRY_KEYS, UNS, VAR
+from spatialvi._keys import REGISTRY_KEYS, VAR
+from spatialvi.model._spaldvae_svg import (
+    _SCORES,
+    permutation_within,
+    refit_null,
+    retrain_null,
+    spatial_scores_from_latent,
+)
 from spatialvi.model._spavae import SpaVAE
 from spatialvi.module._spaldvae import SpaLDVAEModule
 
@@ -41,7 +48,7 @@ class SpaLDVAE(SpaVAE):
         AnnData registered with :meth:`setup_anndata`.
     n_gp, n_gauss, kernel, kernel_scale, n_inducing, inducing, learn_inducing, loc_range
         As for :class:`~spatialvi.model.SpaVAE`.
-    keep_aspect, noise, encoder_hidden, dropout_rate, jitter, formulation, seed
+    keep_aspect, noise, encoder_hidden, dropout_rate, jitter, formulation, random_state
         As for :class:`~spatialvi.model.SpaVAE` (there is no ``decoder_hidden``: the decoder
         is linear).
 
@@ -54,10 +61,8 @@ class SpaLDVAE(SpaVAE):
     >>> svi.tl.spatially_variable_genes(model)  # var['spatial_score', 'svg_rank', 'svg_pval']
     """
 
+    _model_name = "spaldvae"
     _module_cls = SpaLDVAEModule
-    _latent_key = OBSM.X_SPALDVAE
-    _denoised_key = LAYERS.SPALDVAE_DENOISED
-    _uns_key = UNS.SPALDVAE
 
     def __init__(
         self,
@@ -76,7 +81,7 @@ class SpaLDVAE(SpaVAE):
         dropout_rate: float = 0.0,
         jitter: float = 1e-4,
         formulation: Literal["whitened", "direct"] = "whitened",
-        seed: int = 0,
+        random_state: int = 0,
     ):
         super().__init__(
             adata,
@@ -94,7 +99,7 @@ class SpaLDVAE(SpaVAE):
             dropout_rate=dropout_rate,
             jitter=jitter,
             formulation=formulation,
-            seed=seed,
+            random_state=random_state,
         )
         # Start the decoder at each gene's mean normalised count: with W = 0 the initial rates
         # would all be ≈ n_latent · e^½ and AdamW (steps ~lr) would need thousands of steps to
@@ -105,12 +110,7 @@ class SpaLDVAE(SpaVAE):
     def _mean_normalised_counts(self, floor: float = 1e-4) -> np.ndarray:
         """Per-gene mean of ``counts / size_factor`` over the training spots, floored."""
         x = self.adata_manager.get_from_registry(REGISTRY_KEYS.X_KEY)
-        library = np.maximum(np.asarray(x.sum(1), dtype=np.float64).ravel(), 1.0)
-        sf = library / float(self.module.median_library)
-        if REGISTRY_KEYS.SIZE_FACTOR_KEY in self.adata_manager.data_registry:
-            sf = np.asarray(
-                self.adata_manager.get_from_registry(REGISTRY_KEYS.SIZE_FACTOR_KEY), np.float64
-            ).ravel()
+        sf = self.registered_size_factors()
         scaled = (
             sparse.diags(1.0 / sf) @ sparse.csr_matrix(x)
             if sparse.issparse(x)
@@ -187,72 +187,45 @@ class SpaLDVAE(SpaVAE):
         )
         return pd.Series(values.numpy(), index=self.adata.var_names.copy(), name=VAR.SPATIAL_SCORE)
 
+    # -- permutation nulls (engines of tl.spatially_variable_genes) -------------------------------
+    def spatial_permutations(self, n_permutations: int, random_state: int = 0) -> list:
+        """``n_permutations`` random permutations of the spots, each within its section."""
+        rng = np.random.default_rng(random_state)
+        sections = self._section_codes()
+        return [permutation_within(sections, rng) for _ in range(int(n_permutations))]
 
-def spatial_scores_from_latent(
-    z: torch.Tensor,
-    log_weight: torch.Tensor,
-    n_gp: int,
-    sections: np.ndarray | None = None,
-    score: Literal["log_fold_change", "expression_share"] = "log_fold_change",
-    batch_size: int = 256,
-) -> torch.Tensor:
-    """Per-gene spatial scores from a latent and linear-decoder log-weights.
+    def refit_null_scores(
+        self,
+        permutations: list[np.ndarray],
+        score: Literal["log_fold_change", "expression_share"] = "log_fold_change",
+        steps: int = 300,
+        lr: float = 0.05,
+        progress_bar: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Spatial scores under decoder refits: observed (``G``) and one row per permutation.
 
-    The formulas are those of :meth:`SpaLDVAE.spatial_scores`; section offsets cancel in both.
+        The trained encoder and GP stay fixed; for the identity and for every permutation of
+        the spots the GP dims of the posterior-mean latent are re-assigned and the linear
+        decoder is refitted to the counts (``steps`` full-batch Adam steps at ``lr``), see
+        :func:`spatialvi.tl.spatially_variable_genes` (``null="refit"``).
+        """
+        return refit_null(self, permutations, score, steps, lr, progress_bar)
 
-    Parameters
-    ----------
-    z
-        ``n × D`` latent (GP dims first).
-    log_weight
-        ``D × G`` decoder log-weights ``W``.
-    n_gp
-        Number of GP dims.
-    sections
-        Integer section of every spot (``None``: one section).
-    score
-        ``"log_fold_change"`` or ``"expression_share"``.
-    batch_size
-        Spots per chunk (memory ``batch_size × D × G``).
+    def retrain_null_scores(
+        self,
+        permutations: list[np.ndarray],
+        score: Literal["log_fold_change", "expression_share"] = "log_fold_change",
+        random_state: int = 0,
+        train_kwargs: dict | None = None,
+        progress_bar: bool = True,
+    ) -> np.ndarray:
+        """Spatial scores of clones retrained on permuted coordinates (one row per permutation).
 
-    Returns
-    -------
-    Length-``G`` tensor of scores (dtype of ``z``).
-    """
-    if score not in _SCORES:
-        raise ValueError(f"`score` must be one of {_SCORES}, got {score!r}.")
-    n, d = z.shape
-    if log_weight.shape[0] != d:
-        raise ValueError(
-            f"`log_weight` has {log_weight.shape[0]} rows but the latent has {d} dims; pass the "
-            "decoder weights of the model the latent comes from."
-        )
-    log_weight = log_weight.to(z.dtype)
-    sections = np.zeros(n, dtype=np.int64) if sections is None else np.asarray(sections)
-    log_gp, log_rest = [], []
-    for start in range(0, n, batch_size):
-        t = z[start : start + batch_size].unsqueeze(-1) + log_weight  # b × D × G
-        log_gp.append(torch.logsumexp(t[:, :n_gp], dim=1))
-        if d > n_gp:
-            log_rest.append(torch.logsumexp(t[:, n_gp:], dim=1))
-    log_gp = torch.cat(log_gp)
-    log_rest = torch.cat(log_rest) if log_rest else torch.full_like(log_gp, -torch.inf)
-    log_rate = torch.logaddexp(log_gp, log_rest)
-    total = torch.zeros(log_gp.shape[1], dtype=z.dtype)
-    for s in np.unique(sections):
-        idx = torch.as_tensor(np.flatnonzero(sections == s))
-        if score == "expression_share":
-            # Share within the section, weighted by the section's number of spots.
-            share = torch.exp(torch.logsumexp(log_gp[idx], 0) - torch.logsumexp(log_rate[idx], 0))
-            total += share * len(idx)
-            continue
-        log_gp_mean = torch.logsumexp(log_gp[idx], dim=0) - np.log(len(idx))
-        dev = log_rate[idx] - torch.logaddexp(log_rest[idx], log_gp_mean)
-        total += ((dev - dev.mean(0)) ** 2).sum(0)
-    return total / n if score == "expression_share" else torch.sqrt(total / n)
-
-
-_SCORES = ("log_fold_change", "expression_share")
+        Each permutation trains :meth:`clone` of this model on the same counts with the spots'
+        coordinates permuted, see :func:`spatialvi.tl.spatially_variable_genes`
+        (``null="retrain"``).
+        """
+        return retrain_null(self, permutations, score, random_state, train_kwargs, progress_bar)
 
 
 __all__ = ["SpaLDVAE", "spatial_scores_from_latent"]

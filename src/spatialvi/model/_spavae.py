@@ -12,77 +12,22 @@ import torch
 from anndata import AnnData
 from scipy import sparse
 from scvi.data.fields import CategoricalObsField, LayerField, NumericalObsField, ObsmField
-from scvi.dataloaders._data_splitting import validate_data_split
-from scvi.model.base import BaseModelClass, RNASeqMixin, UnsupervisedTrainingMixin, VAEMixin
+from scvi.model.base import RNASeqMixin
 
-from spatialvi._keys import LAYERS, OBSM, REGISTRY_KEYS, UNS
+from spatialvi._keys import OBSM, REGISTRY_KEYS
 from spatialvi._validation import check_coordinates, check_counts
 from spatialvi.data import SpatialviAnnDataManager
+from spatialvi.geometry import coordinate_rescaling, grid_inducing_points, kmeans_inducing_points
 from spatialvi.model._spavae_tasks import SpaVAETasksMixin
+from spatialvi.model.base import SpatialviModel, train_docstring
 from spatialvi.module._spavae import SpaVAEModule
-from spatialvi.train._callbacks import RelativeEarlyStopping
-from spatialvi.train._plan import PIBetaController, SpatialviTrainingPlan
+from spatialvi.nn import library_size, median_library, size_factor
+from spatialvi.train import PIBetaController, spavae_batch_size
 
 logger = logging.getLogger(__name__)
 
 
-def default_batch_size(n_obs: int) -> int:
-    """SpaVAE's minibatch size: 128 / 256 / 512 for ``N ≤ 1024 / ≤ 2048 / larger``."""
-    return 128 if n_obs <= 1024 else 256 if n_obs <= 2048 else 512
-
-
-def coordinate_rescaling(
-    coords: np.ndarray, loc_range: float = 20.0, keep_aspect: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
-    """Offset and scale mapping ``coords`` into ``[0, loc_range]``.
-
-    With ``keep_aspect`` one common scale is used (the longest side spans ``loc_range``);
-    otherwise each axis is scaled separately (the authors' choice). Degenerate axes get scale 1.
-    """
-    lo, hi = coords.min(0), coords.max(0)
-    extent = hi - lo
-    if keep_aspect:
-        longest = extent.max()
-        scale = np.full(coords.shape[1], loc_range / longest if longest > 0 else 1.0)
-    else:
-        scale = np.where(extent > 0, loc_range / np.where(extent > 0, extent, 1.0), 1.0)
-    return lo.astype(np.float64), scale.astype(np.float64)
-
-
-def grid_inducing_points(scaled: np.ndarray, n_inducing: int) -> np.ndarray:
-    """Regular grid of about ``n_inducing`` points over the bounding box of ``scaled``.
-
-    Points per axis are proportional to the axis extent (a square section gets ``k × k``;
-    49 → the authors' 7 × 7 grid), at least 2 per non-degenerate axis.
-    """
-    lo, hi = scaled.min(0), scaled.max(0)
-    extent = hi - lo
-    active = extent > 0
-    ratios = np.where(active, extent / max(extent.max(), 1e-12), 0.0)
-    d = int(active.sum())
-    if d == 0:
-        return lo[None, :].copy()
-    k = (n_inducing / np.prod(ratios[active])) ** (1.0 / d)
-    axes = []
-    for j in range(scaled.shape[1]):
-        n_j = max(2, round(k * ratios[j])) if active[j] else 1
-        axes.append(np.linspace(lo[j], hi[j], n_j))
-    mesh = np.meshgrid(*axes, indexing="ij")
-    return np.column_stack([m.ravel() for m in mesh])
-
-
-def kmeans_inducing_points(scaled: np.ndarray, n_inducing: int, seed: int = 0) -> np.ndarray:
-    """K-means centres of the (deduplicated) spot positions, with duplicate centres removed."""
-    from sklearn.cluster import KMeans
-
-    unique = np.unique(scaled, axis=0)
-    k = min(n_inducing, len(unique))
-    centres = KMeans(k, n_init=10, random_state=seed).fit(unique).cluster_centers_
-    # Coinciding centres would make K_mm singular.
-    return np.unique(np.round(centres, 6), axis=0)
-
-
-class SpaVAE(SpaVAETasksMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
+class SpaVAE(SpaVAETasksMixin, RNASeqMixin, SpatialviModel):
     """SpaVAE: a VAE whose first latent dims have a sparse GP prior over spot coordinates.
 
     Tian et al. 2024, "Dependency-aware deep generative models for multitasking analysis of
@@ -123,8 +68,8 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin,
         Diagonal jitter added to ``K_mm``.
     formulation
         ``"whitened"`` (float32-stable, default) or ``"direct"`` (reference baseline).
-    seed
-        Seed for k-means inducing points.
+    random_state
+        Seed of the k-means inducing points.
 
     Examples
     --------
@@ -134,12 +79,8 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin,
     >>> model.write_outputs(adata)  # obsm['X_spavae'], layers['spavae_denoised'], uns['spavae']
     """
 
+    _model_name = "spavae"
     _module_cls = SpaVAEModule
-    _training_plan_cls = SpatialviTrainingPlan
-    # Where `write_outputs` writes (subclasses such as SpaLDVAE write under their own keys).
-    _latent_key = OBSM.X_SPAVAE
-    _denoised_key = LAYERS.SPAVAE_DENOISED
-    _uns_key = UNS.SPAVAE
 
     def __init__(
         self,
@@ -159,7 +100,7 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin,
         dropout_rate: float = 0.0,
         jitter: float = 1e-4,
         formulation: Literal["whitened", "direct"] = "whitened",
-        seed: int = 0,
+        random_state: int = 0,
     ):
         super().__init__(adata)
         coords = np.asarray(
@@ -203,7 +144,7 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin,
                 z = (
                     grid_inducing_points(scaled, n_inducing)
                     if inducing == "grid"
-                    else kmeans_inducing_points(scaled, n_inducing, seed)
+                    else kmeans_inducing_points(scaled, n_inducing, random_state)
                 )
             else:
                 z = (given[k] - offset) * scale
@@ -215,9 +156,9 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin,
         offset, scale = np.stack(offsets), np.stack(scales)
 
         x = self.adata_manager.get_from_registry(REGISTRY_KEYS.X_KEY)
-        library = np.asarray(x.sum(1)).ravel().astype(np.float64)
-        median_library = float(np.median(np.maximum(library, 1.0)))
-        mean, std = _log1p_normalised_moments(x, np.maximum(library, 1.0) / median_library)
+        library = library_size(x)
+        median = median_library(library)
+        mean, std = _log1p_normalised_moments(x, size_factor(library, median))
 
         self.module = self._module_cls(
             n_input=self.summary_stats.n_vars,
@@ -226,7 +167,7 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin,
             coord_scale=torch.as_tensor(scale, dtype=torch.float32),
             input_mean=torch.as_tensor(mean, dtype=torch.float32),
             input_std=torch.as_tensor(std, dtype=torch.float32),
-            median_library=median_library,
+            median_library=median,
             n_gp=n_gp,
             n_gauss=n_gauss,
             kernel=kernel,
@@ -249,7 +190,7 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin,
         )
         self.init_params_ = self._get_init_params(locals())
         self.init_params_["non_kwargs"]["inducing"] = raw_sets[0] if n_batch == 1 else raw_sets
-        self.run_params_: dict = {
+        self.run_params_ = {
             "n_gp": n_gp,
             "n_gauss": n_gauss,
             "kernel": kernel_name,
@@ -345,6 +286,7 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin,
         cls.register_manager(manager)
 
     # -- training -------------------------------------------------------------------------------
+    @train_docstring
     def train(
         self,
         max_epochs: int = 5000,
@@ -395,21 +337,10 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin,
             ``kl_target × (n_gp + n_gauss)``).
         beta_init, beta_min, beta_max
             Controller initial value and bounds.
-        accelerator, devices
-            Lightning device arguments (``"auto"`` uses CUDA when present).
-        plan_kwargs
-            Extra arguments for :class:`~spatialvi.train.SpatialviTrainingPlan`.
-        **trainer_kwargs
-            Passed to :class:`scvi.train.Trainer`.
+        {train_common}
         """
-        n = self.adata.n_obs
         if batch_size is None:
-            batch_size = default_batch_size(n)
-        n_train, n_val = validate_data_split(n, train_size, None, None)
-        batch_size = int(min(batch_size, n_train))
-        # A training minibatch of 1–2 spots breaks batch norm: drop such a remainder each epoch
-        # (different spots every epoch, as batches are shuffled).
-        drop_last = 0 < n_train % batch_size < 3
+            batch_size = spavae_batch_size(self.adata.n_obs)
         if beta is None:
             controller = PIBetaController(
                 kl_target * self.module.n_latent,
@@ -419,84 +350,25 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin,
             )
         else:
             controller = float(beta)
-        plan = {
-            "optimizer": "AdamW",
-            "lr": lr,
-            "weight_decay": weight_decay,
-            "beta_controller": controller,
-        }
-        plan.update(plan_kwargs or {})
-        if n_val == 0:
-            early_stopping = False
-        stopper = None
-        if early_stopping:
-            stopper = RelativeEarlyStopping(
-                "elbo_validation",
-                early_stopping_patience,
-                early_stopping_rel_delta,
-                restore_best=restore_best,
-            )
-            trainer_kwargs["callbacks"] = [*trainer_kwargs.get("callbacks", []), stopper]
-            trainer_kwargs.setdefault("check_val_every_n_epoch", 1)
+        return self._train_recipe(
+            locals(),
+            beta_controller=controller,
+            optimizer="AdamW",
+            run_params={"beta": "pi" if beta is None else float(beta)},
+        )
+
+    def _before_training(self, n_train: int) -> None:
         # N of the N/b scaling per section: its expected number of training spots (the split is
         # uniform at random, so section s contributes n_train · n_s / n).
         counts = np.bincount(self._section_codes(), minlength=self.module.n_batch)
+        n = self.adata.n_obs
         self.module.n_total.copy_(torch.as_tensor(n_train * counts / n, dtype=torch.float32))
         self.module.use_stored_posterior.fill_(False)
         for gp in self.module.gps:
             gp.clear_posterior()
-        self._beta_controller = controller
-        result = super().train(
-            max_epochs=max_epochs,
-            accelerator=accelerator,
-            devices=devices,
-            train_size=train_size,
-            batch_size=batch_size,
-            early_stopping=False,
-            datasplitter_kwargs={"drop_last": drop_last},
-            plan_kwargs=plan,
-            **trainer_kwargs,
-        )
-        trainer = getattr(self, "trainer", None)
-        self._n_epochs_trained = int(trainer.current_epoch) if trainer is not None else None
+
+    def _after_training(self) -> None:
         self.compute_posterior()
-        self.run_params_.update(
-            {
-                "batch_size": batch_size,
-                "train_size": train_size,
-                "lr": lr,
-                "weight_decay": weight_decay,
-                "beta": "pi" if beta is None else float(beta),
-                "final_beta": float(getattr(controller, "beta", controller)),
-                "n_epochs": self.n_epochs_trained,
-                "early_stopped": stopper is not None and stopper.stopped_epoch is not None,
-                # Epochs trained when the restored weights were reached (1-based).
-                "best_epoch": (
-                    None
-                    if stopper is None or stopper.restored_epoch is None
-                    else stopper.restored_epoch + 1
-                ),
-            }
-        )
-        return result
-
-    @property
-    def n_epochs_trained(self) -> int:
-        """Number of epochs run in the last training (0 before training)."""
-        n = getattr(self, "_n_epochs_trained", None)
-        if n is not None:
-            return n
-        history = getattr(self, "history_", None) or {}
-        for key in ("elbo_train", "train_loss"):
-            if key in history:
-                return len(history[key])
-        return 0
-
-    def _section_codes(self, adata: AnnData | None = None) -> np.ndarray:
-        """Integer section code of every spot (all zeros without a batch_key)."""
-        adata = self._validate_anndata(adata) if adata is not None else self.adata
-        manager = self.get_anndata_manager(adata, required=True)
-        return np.asarray(manager.get_from_registry(REGISTRY_KEYS.BATCH_KEY)).reshape(-1)
 
     @torch.inference_mode()
     def compute_posterior(self, batch_size: int = 1024) -> None:
@@ -625,40 +497,11 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin,
             out.append((inf["size_factor"] * torch.exp(log_rate)).cpu().numpy())
         return np.concatenate(out).astype(np.float32)
 
-    def write_outputs(
-        self,
-        adata: AnnData | None = None,
-        denoised: bool = True,
-        batch_size: int | None = None,
-    ) -> None:
-        """Write the latent, denoised counts and run parameters into ``adata``.
-
-        Writes ``obsm['X_spavae']``, ``layers['spavae_denoised']`` (NB means decoded from the
-        posterior-mean latent at each spot's own size factor, :meth:`get_denoised_expression`)
-        and ``uns['spavae']``, aligned 1:1 with
-        ``adata.obs_names`` / ``var_names``.
-
-        Parameters
-        ----------
-        adata
-            AnnData set up like the training data (default: the training AnnData).
-        denoised
-            Whether to compute and write the denoised layer.
-        batch_size
-            Minibatch size for inference.
-        """
-        adata = self._validate_anndata(adata)
-        adata.obsm[self._latent_key] = self.get_latent_representation(adata, batch_size=batch_size)
-        if denoised:
-            adata.layers[self._denoised_key] = self.get_denoised_expression(
-                adata, batch_size=batch_size
-            )
-        params = {k: v for k, v in self.run_params_.items() if v is not None}
+    def _output_params(self) -> dict:
+        params = super()._output_params()
         scales = [_kernel_scale(gp.kernel) for gp in self.module.gps]
         params["kernel_scale"] = scales[0] if len(scales) == 1 else scales
-        params["latent_key"] = self._latent_key
-        params["model"] = type(self).__name__
-        adata.uns[self._uns_key] = params
+        return params
 
 
 def _kernel_scale(kernel) -> float | None:

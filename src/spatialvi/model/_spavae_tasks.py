@@ -19,7 +19,8 @@ import pandas as pd
 import torch
 from anndata import AnnData
 
-from spatialvi._keys import LAYERS, OBS, OBSM, REGISTRY_KEYS, UNS
+from spatialvi._keys import OBS, OBSM, REGISTRY_KEYS
+from spatialvi.geometry import spot_distance, subspot_coordinates
 
 #: Query points farther than this many spot spacings from every training spot of their section
 #: trigger a warning: the GP has reverted towards its prior there.
@@ -96,7 +97,8 @@ class SpaVAETasksMixin:
         ``layers['spavae_denoised']`` the predicted NB means (float32), ``obsm['X_spavae']``
         the latent (GP dims first), ``obsm['spatial']`` the query coordinates,
         ``obs['section']`` the section label (multi-section models) and ``uns['spavae']``
-        the parameters of the prediction.
+        the parameters of the prediction (SpaLDVAE: ``X_spaldvae``, ``spaldvae_denoised``,
+        ``spaldvae``).
 
         Raises
         ------
@@ -130,7 +132,7 @@ class SpaVAETasksMixin:
             batch_size=batch_size,
             obs_names=np.char.add("query_", np.arange(len(query)).astype(str)),
         )
-        out.uns[UNS.SPAVAE]["task"] = "predict_at"
+        out.uns[self.output_keys().uns]["task"] = "predict_at"
         return out
 
     @torch.inference_mode()
@@ -185,8 +187,6 @@ class SpaVAETasksMixin:
         RuntimeError
             If the model is not trained.
         """
-        from spatialvi.tl import spot_distance, subspot_coordinates
-
         if isinstance(factor, bool) or int(factor) != factor or factor < 1:
             raise ValueError(f"`factor` must be a positive integer, got {factor!r}.")
         if distance is not None and not (np.isfinite(distance) and distance > 0):
@@ -240,7 +240,7 @@ class SpaVAETasksMixin:
         out.obs[OBS.PARENT_SPOT] = pd.Categorical(
             spot_names[parent], categories=pd.unique(spot_names)
         )
-        params = out.uns[UNS.SPAVAE]
+        params = out.uns[self.output_keys().uns]
         params.update(
             {
                 "task": "enhance_resolution",
@@ -324,20 +324,11 @@ class SpaVAETasksMixin:
         coords = np.asarray(manager.get_from_registry(REGISTRY_KEYS.SPATIAL_KEY), dtype=np.float64)
         codes = self._section_codes(adata)
         latent = self.get_latent_representation(adata)
-        if REGISTRY_KEYS.SIZE_FACTOR_KEY in manager.data_registry:
-            size_factor = np.asarray(
-                manager.get_from_registry(REGISTRY_KEYS.SIZE_FACTOR_KEY), dtype=np.float64
-            ).reshape(-1)
-        else:
-            x = manager.get_from_registry(REGISTRY_KEYS.X_KEY)
-            library = np.asarray(x.sum(1), dtype=np.float64).reshape(-1)
-            # As the module's size factor: floored at one count, relative to the median.
-            size_factor = np.maximum(library, 1.0) / float(self.module.median_library)
         return {
             "coords": coords,
             "codes": codes,
             "gauss": latent[:, self.module.n_gp :],
-            "size_factor": size_factor,
+            "size_factors": self.registered_size_factors(adata),
             "obs_names": adata.obs_names,
         }
 
@@ -449,7 +440,7 @@ class SpaVAETasksMixin:
         index, weight = self._neighbour_weights(query, codes, reference, int(n_neighbors), weights)
         gauss = np.einsum("nk,nkd->nd", weight, reference["gauss"][index])
         if library_size == "neighbors":
-            size_factor = (weight * reference["size_factor"][index]).sum(1)
+            size_factor = (weight * reference["size_factors"][index]).sum(1)
         elif library_size == "median":
             size_factor = np.ones(len(query))
         else:
@@ -486,21 +477,23 @@ class SpaVAETasksMixin:
             obs=pd.DataFrame(index=pd.Index(obs_names, dtype=str)),
             var=pd.DataFrame(index=var_names[genes]),
         )
-        out.layers[LAYERS.SPAVAE_DENOISED] = expression
-        out.obsm[OBSM.X_SPAVAE] = latent
+        keys = self.output_keys()
+        out.layers[keys.denoised] = expression
+        out.obsm[keys.latent] = latent
         out.obsm[OBSM.SPATIAL] = query
         labels = self._section_labels()
         if multi:
             out.obs[OBS.SECTION] = pd.Categorical(labels[codes], categories=labels)
-        out.uns[UNS.SPAVAE] = {
+        out.uns[keys.uns] = {
             "n_gp": n_gp,
             "n_gauss": module.n_gauss,
             "n_neighbors": int(n_neighbors),
             "weights": weights,
             "library_size": library_size if isinstance(library_size, str) else float(library_size),
             "median_library": median,
-            "latent_key": OBSM.X_SPAVAE,
-            "denoised_key": LAYERS.SPAVAE_DENOISED,
+            "latent_key": keys.latent,
+            "denoised_key": keys.denoised,
+            "model": type(self).__name__,
         }
         return out
 

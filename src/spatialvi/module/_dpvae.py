@@ -17,6 +17,7 @@ from scvi.nn import Decoder, DecoderSCVI, Encoder
 from torch.distributions import Normal, kl_divergence
 
 from spatialvi._keys import REGISTRY_KEYS
+from spatialvi.nn import library_size, nb_log_likelihood
 
 
 class DPVAEModule(BaseModuleClass):
@@ -29,8 +30,9 @@ class DPVAEModule(BaseModuleClass):
     n_latent, n_hidden, n_layers, dropout_rate
         Encoder/decoder sizes (scvi-tools :class:`~scvi.nn.Encoder` and decoders).
     likelihood
-        ``'nb'`` (raw counts, :class:`~scvi.distributions.NegativeBinomial` with gene-wise
-        dispersion and the observed library size) or ``'normal'`` (continuous values).
+        ``'nb'`` (raw counts; negative binomial with gene-wise dispersion and the observed
+        library size, evaluated by :func:`~spatialvi.nn.nb_log_likelihood`) or ``'normal'``
+        (continuous values).
     dp_weight
         λ; ``0`` gives the plain VAE.
     mask
@@ -45,7 +47,7 @@ class DPVAEModule(BaseModuleClass):
         Learn ``c`` with lower bound ``min_scale``; otherwise ``c = 1``.
     max_pairs
         At most this many pairs per minibatch (random subsample beyond).
-    spatial_center, spatial_scale
+    spatial_centre, spatial_scale
         Standardisation of the coordinates (stored as buffers, saved with the model).
     """
 
@@ -64,7 +66,7 @@ class DPVAEModule(BaseModuleClass):
         learn_scale: bool = False,
         min_scale: float = 0.1,
         max_pairs: int = 8192,
-        spatial_center=None,
+        spatial_centre=None,
         spatial_scale: float = 1.0,
         n_spatial: int = 2,
     ):
@@ -81,8 +83,8 @@ class DPVAEModule(BaseModuleClass):
         # (mask='cluster'); not part of the state dict, since inference never needs them.
         self.pair_mask = None
         self.cell_labels = None
-        center = np.zeros(n_spatial) if spatial_center is None else np.asarray(spatial_center)
-        self.register_buffer("spatial_center", torch.as_tensor(center, dtype=torch.float32))
+        centre = np.zeros(n_spatial) if spatial_centre is None else np.asarray(spatial_centre)
+        self.register_buffer("spatial_centre", torch.as_tensor(centre, dtype=torch.float32))
         self.register_buffer("spatial_scale", torch.tensor(float(spatial_scale)))
         # softplus(raw) + min_scale = 1 at start.
         raw = float(np.log(np.expm1(max(1.0 - min_scale, 1e-6))))
@@ -119,7 +121,7 @@ class DPVAEModule(BaseModuleClass):
         """Encode expression (log1p for counts) into q(z | x)."""
         x_in = torch.log1p(x) if self.likelihood == "nb" else x
         qz, z = self.encoder(x_in)
-        library = torch.log(x.sum(-1, keepdim=True).clamp_min(1.0))
+        library = torch.log(library_size(x).clamp_min(1.0))
         if n_samples > 1:
             z = qz.sample((n_samples,))
         return {"qz": qz, "z": z, "library": library}
@@ -132,7 +134,7 @@ class DPVAEModule(BaseModuleClass):
         """Decode z into p(x | z)."""
         if self.likelihood == "nb":
             _, _, px_rate, _ = self.decoder("gene", z, library)
-            return {"px": NegativeBinomial(mu=px_rate, theta=torch.exp(self.px_r))}
+            return {"px": NegativeBinomial(mu=px_rate, theta=torch.exp(self.px_r)), "mu": px_rate}
         mean, var = self.decoder(z)
         return {"px": Normal(mean, var.sqrt() + 1e-4)}
 
@@ -159,7 +161,7 @@ class DPVAEModule(BaseModuleClass):
         self, z: torch.Tensor, spatial: torch.Tensor, tensors
     ) -> torch.Tensor:
         """L_dp over the masked pairs of one minibatch (subsampled beyond ``max_pairs``)."""
-        s = (spatial.float() - self.spatial_center) / self.spatial_scale
+        s = (spatial.float() - self.spatial_centre) / self.spatial_scale
         mask = torch.triu(self._pair_mask(tensors, s), diagonal=1)
         i, j = mask.nonzero(as_tuple=True)
         if len(i) == 0:
@@ -177,7 +179,12 @@ class DPVAEModule(BaseModuleClass):
         """Negative ELBO (per cell, averaged) + λ · L_dp."""
         x = tensors[REGISTRY_KEYS.X_KEY]
         qz = inference_outputs["qz"]
-        rec = -generative_outputs["px"].log_prob(x).sum(-1)
+        if self.likelihood == "nb":
+            mu = generative_outputs["mu"]
+            # log(μ + 1e-8): the decoder's softmax can underflow to 0 (scvi-tools' epsilon).
+            rec = -nb_log_likelihood(x, torch.log(mu + 1e-8), self.px_r, mu).sum(-1)
+        else:
+            rec = -generative_outputs["px"].log_prob(x).sum(-1)
         kl = kl_divergence(qz, Normal(torch.zeros_like(qz.loc), torch.ones_like(qz.scale))).sum(-1)
         loss = (rec + kl_weight * kl).mean()
         spatial = tensors.get(REGISTRY_KEYS.SPATIAL_KEY)

@@ -28,8 +28,9 @@ class SpaLDVAEModule(SpaVAEModule):
 
         log(μ_ig / s_i) = logsumexp_k (z_ik + W_kg)   [+ o_{section(i), g}]
 
-    with ``W`` (``log_weight``, ``n_latent × n_genes``) trainable. The MLP decoder of SpaVAE is
-    not built (no ``decoder`` / ``px_log_mean`` parameters in the state dict).
+    with ``W`` (``log_weight``, ``n_latent × n_genes``) trainable, built by the decoder hook
+    :meth:`_build_decoder` in place of SpaVAE's MLP (no ``decoder`` / ``px_log_mean``
+    parameters in the state dict).
 
     Parameters
     ----------
@@ -46,16 +47,15 @@ class SpaLDVAEModule(SpaVAEModule):
     every programme of gene ``g`` by ``exp(o_sg)``.
     """
 
-    def __init__(self, *args, **kwargs):
-        # The parent builds its MLP decoder; a 1-unit one keeps that cheap, and it is removed
-        # right away so that no unused parameter is trained or saved.
-        kwargs["decoder_hidden"] = (1,)
-        super().__init__(*args, **kwargs)
-        del self.decoder
-        del self.px_log_mean
+    def _build_decoder(self, hidden, dropout_rate, n_cat_list) -> None:
+        """The linear decoder: log-weights ``W`` and, with several sections, their offsets."""
         self.log_weight = nn.Parameter(0.1 * torch.randn(self.n_latent, self.n_input))
         if self.n_batch > 1:
             self.section_offset = nn.Parameter(torch.zeros(self.n_batch, self.n_input))
+
+    def _absorb_gp_shift(self, shift: torch.Tensor) -> bool:
+        """A shared linear decoder cannot absorb a per-section GP shift: leave the GP dims."""
+        return False
 
     @torch.no_grad()
     def initialise_log_weight(self, log_rate: torch.Tensor) -> None:

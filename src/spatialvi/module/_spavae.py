@@ -8,17 +8,15 @@ analysis of spatial omics data"; equation numbers refer to the report in
 from __future__ import annotations
 
 import copy
-from itertools import pairwise
 
 import torch
 from scvi.distributions import NegativeBinomial
 from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
-from scvi.nn import FCLayers
 from torch import nn
 from torch.distributions import Normal
 
 from spatialvi._keys import REGISTRY_KEYS
-from spatialvi.nn._sparse_gp import SparseGPPrior
+from spatialvi.nn import MLP, SparseGPPrior, nb_log_likelihood, size_factor
 
 
 class SpaVAEModule(BaseModuleClass):
@@ -126,13 +124,21 @@ class SpaVAEModule(BaseModuleClass):
             for z in inducing_points
         )
         cats = [self.n_batch] if self.n_batch > 1 else []
-        self.encoder = _MLP(n_input, encoder_hidden, dropout_rate, cats)
+        self.encoder = MLP(n_input, encoder_hidden, dropout_rate, cats)
         self.z_mean = nn.Linear(encoder_hidden[-1], self.n_latent)
         self.z_logvar = nn.Linear(encoder_hidden[-1], self.n_latent)
-        self.decoder = _MLP(self.n_latent, decoder_hidden, dropout_rate, cats)
-        self.px_log_mean = nn.Linear(decoder_hidden[-1], n_input)
+        self._build_decoder(decoder_hidden, dropout_rate, cats)
         # Per-gene NB inverse dispersion θ_g = exp(px_log_theta).
         self.px_log_theta = nn.Parameter(torch.zeros(n_input))
+
+    def _build_decoder(self, hidden: tuple[int, ...], dropout_rate: float, n_cat_list) -> None:
+        """Decoder hook: an MLP on ``z`` (and the section one-hot) to the log rate per gene.
+
+        Subclasses with another decoder (SpaLDVAE's linear one) override this together with
+        :meth:`decode_log_rate` and :meth:`_absorb_gp_shift`.
+        """
+        self.decoder = MLP(self.n_latent, hidden, dropout_rate, n_cat_list)
+        self.px_log_mean = nn.Linear(hidden[-1], self.n_input)
 
     @property
     def gp(self) -> SparseGPPrior:
@@ -155,7 +161,7 @@ class SpaVAEModule(BaseModuleClass):
 
     def size_factor_from_counts(self, x: torch.Tensor) -> torch.Tensor:
         """Library size / training median, floored at 1 count so all-zero spots stay finite."""
-        return x.sum(-1, keepdim=True).clamp_min(1.0) / self.median_library
+        return size_factor(x.sum(-1, keepdim=True), self.median_library)
 
     def _cats(self, batch_index: torch.Tensor | None) -> tuple:
         if self.n_batch == 1:
@@ -254,17 +260,20 @@ class SpaVAEModule(BaseModuleClass):
 
         Returns
         -------
-        Whether the shift was applied (``False`` for a single section or a decoder without
-        the one-hot covariate in an ``FCLayers`` first layer).
+        Whether the shift was applied (``False`` for a single section or a decoder that cannot
+        absorb it, see :meth:`_absorb_gp_shift`).
         """
-        decoder = getattr(self, "decoder", None)
-        if self.n_batch == 1 or not isinstance(decoder, _MLP):
+        if self.n_batch == 1 or not self._absorb_gp_shift(shift):
             return False
-        linear = decoder.layers[0].fc_layers[0][0]
+        self.gp_offset += shift.to(self.gp_offset)
+        return True
+
+    def _absorb_gp_shift(self, shift: torch.Tensor) -> bool:
+        """Decoder hook: add ``W_gp · shift[s]`` to the section-``s`` one-hot column."""
+        linear = self.decoder.first_linear
         shift = shift.to(linear.weight)
         w_gp = linear.weight[:, : self.n_gp]
         linear.weight[:, self.n_latent : self.n_latent + self.n_batch] += w_gp @ shift.T
-        self.gp_offset += shift.to(self.gp_offset)
         return True
 
     @property
@@ -394,76 +403,6 @@ class SpaVAEModule(BaseModuleClass):
         return gen["px"].sample()
 
 
-def nb_log_likelihood(
-    x: torch.Tensor,
-    log_mu: torch.Tensor,
-    log_theta: torch.Tensor,
-    mu: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Negative-binomial log-likelihood with a per-gene inverse dispersion ``θ = exp(log_theta)``.
-
-    ``log p(x) = lgamma(x+θ) − lgamma(θ) − lgamma(x+1) + θ log θ + x log μ − (θ+x) log(θ+μ)``,
-    the same value as scvi-tools' ``log_nb_positive`` (tested against it). Written by hand
-    because the likelihood of ``b × genes`` entries dominates a training step and scvi-tools
-    has no variant for a dispersion shared by all spots: ``lgamma(θ)`` and ``θ log θ`` are
-    evaluated per gene, ``log μ`` comes from the decoder's log-rate, and the backward pass uses
-    the closed-form gradients (``∂/∂log μ = θ(x − μ)/(θ + μ)``;
-    ``∂/∂θ = ψ(x+θ) − ψ(θ) + log θ + 1 − log(θ+μ) − (x+θ)/(θ+μ)``) instead of autograd's
-    longer chain, about half the elementwise passes. ``mu = exp(log_mu)`` may be passed when
-    already computed.
-    """
-    if mu is None:
-        mu = torch.exp(log_mu)
-    return _NBLogLikelihood.apply(x, log_mu, log_theta, mu.detach())
-
-
-class _NBLogLikelihood(torch.autograd.Function):
-    """NB log-likelihood with the ``lgamma``/``digamma`` terms evaluated at non-zero counts only.
-
-    At ``x = 0``, ``lgamma(x+θ) − lgamma(θ) − lgamma(x+1) = 0`` and ``ψ(x+θ) − ψ(θ) = 0``, so
-    these (the most expensive functions of a training step) are computed on the non-zero
-    entries of the count matrix (≈ 40 % of entries on a Visium section) and scattered back.
-    """
-
-    @staticmethod
-    def forward(ctx, x, log_mu, log_theta, mu):
-        x = x.expand_as(log_mu)
-        theta = torch.exp(log_theta)
-        theta_mu = theta + mu
-        log_theta_mu = torch.log(theta_mu)
-        ll = x * log_mu
-        ll -= (x + theta) * log_theta_mu
-        ll += theta * log_theta
-        flat = torch.nonzero(x.reshape(-1)).squeeze(1)
-        x_nz = x.reshape(-1)[flat]
-        gene = flat % x.shape[-1]
-        ll.view(-1).index_add_(
-            0,
-            flat,
-            torch.lgamma(x_nz + theta[gene]) - torch.lgamma(theta)[gene] - torch.lgamma(x_nz + 1),
-        )
-        ctx.save_for_backward(x, mu, log_theta, theta_mu, log_theta_mu, flat, x_nz, gene)
-        return ll
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, mu, log_theta, theta_mu, log_theta_mu, flat, x_nz, gene = ctx.saved_tensors
-        theta = torch.exp(log_theta)
-        grad_log_mu = grad_log_theta = None
-        if ctx.needs_input_grad[1]:
-            grad_log_mu = grad * theta * (x - mu) / theta_mu
-        if ctx.needs_input_grad[2]:
-            # ∂/∂θ = [ψ(x+θ) − ψ(θ)] + log θ + 1 − log(θ+μ) − (x+θ)/(θ+μ)
-            dense = (log_theta + 1) - log_theta_mu - (x + theta) / theta_mu
-            d_theta = (grad * dense).reshape(-1, x.shape[-1]).sum(0)
-            sparse_part = grad.reshape(-1)[flat] * (
-                torch.digamma(x_nz + theta[gene]) - torch.digamma(theta)[gene]
-            )
-            d_theta.index_add_(0, gene, sparse_part)
-            grad_log_theta = d_theta * theta
-        return None, grad_log_mu, grad_log_theta, None
-
-
 def _repeat(batch_index: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor | None:
     if batch_index is None:
         return None
@@ -476,33 +415,3 @@ def _per_section(value, n_batch: int, d: int) -> torch.Tensor:
     if t.ndim < 2:
         t = t.reshape(1, -1)
     return t.expand(n_batch, d).clone()
-
-
-class _MLP(nn.Module):
-    """Stack of scvi-tools ``FCLayers`` blocks (Linear → BatchNorm → ELU → Dropout), one per width.
-
-    Categorical covariates (e.g. the section) are injected one-hot into every block (scvi-tools
-    ignores covariates with a single category, so a one-section model has none).
-    """
-
-    def __init__(self, n_in: int, hidden, dropout_rate: float, n_cat_list=()):
-        super().__init__()
-        widths = [n_in, *hidden]
-        if len(widths) < 2:
-            raise ValueError("Hidden layer widths must name at least one layer, e.g. (128,).")
-        self.layers = nn.ModuleList(
-            FCLayers(
-                a,
-                b,
-                n_cat_list=list(n_cat_list),
-                n_layers=1,
-                dropout_rate=dropout_rate,
-                activation_fn=nn.ELU,
-            )
-            for a, b in pairwise(widths)
-        )
-
-    def forward(self, x: torch.Tensor, *cat_list: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers:
-            x = layer(x, *cat_list)
-        return x

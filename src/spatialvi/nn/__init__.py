@@ -1,5 +1,8 @@
-"""spatialvi.nn."""
+"""Shared building blocks (pure torch, no AnnData): likelihood, MLP, size factors, GP prior."""
 
+from spatialvi.nn._likelihood import nb_log_likelihood
+from spatialvi.nn._mlp import MLP
+from spatialvi.nn._size_factor import library_size, median_library, size_factor
 from spatialvi.nn._sparse_gp import (
     CauchyKernel,
     EQKernel,
@@ -8,4 +11,15 @@ from spatialvi.nn._sparse_gp import (
     make_kernel,
 )
 
-__all__ = ["CauchyKernel", "EQKernel", "GPPosterior", "SparseGPPrior", "make_kernel"]
+__all__ = [
+    "MLP",
+    "CauchyKernel",
+    "EQKernel",
+    "GPPosterior",
+    "SparseGPPrior",
+    "library_size",
+    "make_kernel",
+    "median_library",
+    "nb_log_likelihood",
+    "size_factor",
+]

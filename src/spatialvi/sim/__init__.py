@@ -1,5 +1,6 @@
 """Simulators: synthetic tissue sections (the embedded default data)."""
 
-from spatialvi.sim._tissue import hex_grid, synthetic_tissue
+from spatialvi.geometry import hex_grid
+from spatialvi.sim._tissue import synthetic_tissue
 
 __all__ = ["hex_grid", "synthetic_tissue"]

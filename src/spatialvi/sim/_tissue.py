@@ -9,25 +9,9 @@ import pandas as pd
 from scipy import sparse
 
 from spatialvi._keys import LAYERS, OBS, OBSM, UNS, VAR
+from spatialvi.geometry import hex_grid
 
 NONE_MARKER = "none"
-
-
-def hex_grid(n_spots: int, spot_distance: float = 100.0) -> np.ndarray:
-    """Visium-like hexagonal grid of ``n_spots`` centres, roughly square, row-major order.
-
-    Neighbouring spots are ``spot_distance`` apart: columns step by ``spot_distance``, rows by
-    ``spot_distance·√3/2``, odd rows shifted by half a step.
-    """
-    if n_spots < 1:
-        raise ValueError(f"`n_spots` must be a positive integer, got {n_spots}.")
-    row_step = spot_distance * np.sqrt(3) / 2
-    n_cols = int(np.ceil(np.sqrt(n_spots * row_step / spot_distance)))
-    n_rows = int(np.ceil(n_spots / n_cols))
-    rows, cols = np.divmod(np.arange(n_rows * n_cols)[:n_spots], n_cols)
-    x = cols * spot_distance + (rows % 2) * spot_distance / 2
-    y = rows * row_step
-    return np.column_stack([x, y])
 
 
 def _layout(pattern: str, n_domains: int, rng: np.random.Generator) -> tuple[callable, callable]:
@@ -78,7 +62,7 @@ def synthetic_tissue(
     library_sd: float = 0.4,
     dispersion: float = 3.0,
     spot_distance: float = 100.0,
-    seed: int = 0,
+    random_state: int = 0,
 ):
     """Simulate a spatial transcriptomics section (or several) with known domains.
 
@@ -123,7 +107,7 @@ def synthetic_tissue(
         Median inverse dispersion θ of the negative binomial (smaller = more overdispersed).
     spot_distance
         Distance between neighbouring spot centres (µm, as in Visium: 100).
-    seed
+    random_state
         Random seed; the same seed gives the same data.
 
     Returns
@@ -146,7 +130,7 @@ def synthetic_tissue(
     if not 0 <= frac_markers + frac_gradient <= 1:
         raise ValueError("`frac_markers + frac_gradient` must lie in [0, 1].")
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     domain_fn, gradient_fn = _layout(pattern, n_domains, rng)
     domain_names = np.array([f"domain_{k}" for k in range(n_domains)])
 
@@ -256,7 +240,7 @@ def synthetic_tissue(
         "library_sd": library_sd,
         "dispersion": dispersion,
         "spot_distance": spot_distance,
-        "seed": seed,
+        "random_state": random_state,
     }
     if f > 1:
         params["subspots"] = {

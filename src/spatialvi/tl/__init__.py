@@ -1,9 +1,19 @@
-"""Analysis tools writing into AnnData: clustering, SMACOF reconstruction, sub-spots, SVGs."""
+"""Analysis tools writing into AnnData: clustering, spatial reconstruction, SVGs.
 
+The geometry solvers (SMACOF, Torgerson, sub-spot layouts) live in :mod:`spatialvi.geometry` and
+are re-exported here, where users import them.
+"""
+
+from spatialvi.geometry import (
+    SmacofResult,
+    smacof,
+    spot_distance,
+    subspot_coordinates,
+    subspot_offsets,
+    torgerson,
+)
 from spatialvi.tl._cluster import cluster, refine_labels
 from spatialvi.tl._reconstruct import reconstruct_spatial
-from spatialvi.tl._smacof import SmacofResult, smacof, torgerson
-from spatialvi.tl._subspots import spot_distance, subspot_coordinates, subspot_offsets
 from spatialvi.tl._svg import permutation_pvalues, spatially_variable_genes
 
 __all__ = [

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from spatialvi._keys import OBS, OBSM
+from spatialvi._keys import MODEL_LATENTS, OBS, OBSM, cluster_key
+
+logger = logging.getLogger(__name__)
 
 
 def refine_labels(coords: np.ndarray, labels: np.ndarray, n_neighbors: int = 10) -> np.ndarray:
@@ -42,13 +45,13 @@ def refine_labels(coords: np.ndarray, labels: np.ndarray, n_neighbors: int = 10)
 
 def cluster(
     adata: AnnData,
-    use_rep: str = OBSM.X_SPAVAE,
+    use_rep: str | None = None,
     n_clusters: int | None = None,
     resolution: float | None = None,
     method: Literal["kmeans", "leiden"] = "kmeans",
     refine: bool = False,
     standardize: bool = False,
-    key_added: str = OBS.SPAVAE_CLUSTER,
+    key_added: str | None = None,
     spatial_key: str = OBSM.SPATIAL,
     n_neighbors_refine: int = 10,
     n_init: int = 20,
@@ -62,7 +65,9 @@ def cluster(
     adata
         Annotated data.
     use_rep
-        Key in ``adata.obsm`` of the representation (default ``'X_spavae'``).
+        Key in ``adata.obsm`` of the representation. ``None``: the one model latent present
+        (``X_spavae``, ``X_spaldvae``, ``X_dpvae``, ``X_sivae`` or ``X_adagvae``); its key is
+        logged and stored in ``uns[key_added]``. With none or several present, pass it.
     n_clusters
         Number of clusters; required for ``method='kmeans'``.
     resolution
@@ -77,7 +82,9 @@ def cluster(
         Scale each dimension of the representation to zero mean and unit variance first, so
         that high-variance dims (e.g. SpaVAE's GP dims) do not dominate the distances.
     key_added
-        Column of ``adata.obs`` written (categorical of string labels).
+        Column of ``adata.obs`` written (categorical of string labels); default
+        ``'<stem>_cluster'`` with ``stem`` = ``use_rep`` without ``X_`` (``'spavae_cluster'``).
+        The parameters go to ``uns[key_added]``.
     spatial_key
         Coordinates used by ``refine``.
     n_neighbors_refine
@@ -93,6 +100,9 @@ def cluster(
     -------
     ``None``, or the modified copy if ``copy=True``.
     """
+    use_rep = _find_rep(adata, use_rep)
+    if key_added is None:
+        key_added = cluster_key(use_rep)
     if use_rep not in adata.obsm:
         raise KeyError(
             f"adata.obsm[{use_rep!r}] not found (available: {list(adata.obsm)}); compute a "
@@ -113,8 +123,8 @@ def cluster(
     elif method == "leiden":
         import scanpy as sc
 
-        work = AnnData(np.zeros((adata.n_obs, 0), dtype=np.float32), obsm={"rep": rep})
-        sc.pp.neighbors(work, use_rep="rep", random_state=random_state)
+        work = AnnData(np.zeros((adata.n_obs, 0), dtype=np.float32), obsm={OBSM.REP: rep})
+        sc.pp.neighbors(work, use_rep=OBSM.REP, random_state=random_state)
         sc.tl.leiden(
             work,
             resolution=1.0 if resolution is None else resolution,
@@ -123,7 +133,7 @@ def cluster(
             n_iterations=2,
             directed=False,
         )
-        labels = work.obs["leiden"].astype(int).to_numpy()
+        labels = work.obs[OBS.LEIDEN].astype(int).to_numpy()
     else:
         raise ValueError(f"`method` must be 'kmeans' or 'leiden', got {method!r}.")
     if refine:
@@ -135,4 +145,27 @@ def cluster(
         adata = adata.copy()
     cats = [str(c) for c in np.unique(labels)]
     adata.obs[key_added] = pd.Categorical(labels.astype(str), categories=cats)
+    adata.uns[key_added] = {
+        "use_rep": use_rep,
+        "method": method,
+        "n_clusters": len(cats),
+        "refine": bool(refine),
+        "standardize": bool(standardize),
+        "random_state": random_state,
+    }
     return adata if copy else None
+
+
+def _find_rep(adata: AnnData, use_rep: str | None) -> str:
+    """``use_rep``, or the one model latent in ``adata.obsm`` (logged)."""
+    if use_rep is not None:
+        return use_rep
+    present = [key for key in MODEL_LATENTS if key in adata.obsm]
+    if len(present) != 1:
+        found = f"found {present}" if present else "found none"
+        raise KeyError(
+            f"`use_rep=None` looks for exactly one model latent in adata.obsm ({list(MODEL_LATENTS)}) "
+            f"but {found}; pass `use_rep=` (obsm keys: {list(adata.obsm)})."
+        )
+    logger.info("tl.cluster: clustering adata.obsm[%r] (use_rep=None).", present[0])
+    return present[0]

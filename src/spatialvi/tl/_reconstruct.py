@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from spatialvi._keys import OBSM, UNS
-from spatialvi.metrics._geometry import similarity_fit
+from spatialvi._keys import OBSM, reconstruction_uns_key
+from spatialvi.geometry import similarity_fit, smacof
 
 _DENSE_MAX = 20000
 
@@ -85,12 +85,11 @@ def reconstruct_spatial(
     Returns
     -------
     ``None``, or the modified copy if ``copy=True``. Writes ``obsm[key_added]`` and
-    ``uns['reconstruct_spatial']`` (stress, iterations, settings).
+    ``uns['reconstruct_<key_added>']`` (``uns['reconstruct_spatial']`` by default: stress,
+    iterations, settings).
     """
     from scipy import sparse
     from scipy.spatial.distance import cdist
-
-    from spatialvi.tl._smacof import smacof
 
     if key_added in adata.obsm and not overwrite:
         raise ValueError(
@@ -110,14 +109,14 @@ def reconstruct_spatial(
     if model is not None:
         z = np.asarray(model.get_latent_representation(adata), dtype=np.float64)
         to_units = model.coordinate_scale / model.distance_scale
-        center = model.coordinate_center[:n_dims]
+        centre = model.coordinate_centre[:n_dims]
     elif use_rep is not None:
         if use_rep not in adata.obsm:
             raise KeyError(
                 f"adata.obsm[{use_rep!r}] not found; pass `model=` or an existing `use_rep=`."
             )
         z = np.asarray(adata.obsm[use_rep], dtype=np.float64)
-        to_units, center = 1.0, np.zeros(n_dims)
+        to_units, centre = 1.0, np.zeros(n_dims)
     else:
         raise ValueError("Pass a trained `model=` or `use_rep=` naming a latent in adata.obsm.")
     if not np.isfinite(z).all():
@@ -131,7 +130,7 @@ def reconstruct_spatial(
         "unit_factor": float(to_units),
     }
     if z.shape[1] == n_dims:
-        coords = z + center
+        coords = z + centre
         if len(rows) >= n_dims + 1:
             scale, rotation, shift = similarity_fit(coords[rows], anchor_pos)
             coords = scale * coords @ rotation + shift
@@ -158,10 +157,10 @@ def reconstruct_spatial(
             max_iter=max_iter,
             eps=eps,
         )
-        coords = result.coordinates + (center if not len(rows) else 0)
+        coords = result.coordinates + (centre if not len(rows) else 0)
         info.update(stress=float(result.stress), n_iter=int(result.n_iter))
     if copy:
         adata = adata.copy()
     adata.obsm[key_added] = coords
-    adata.uns[UNS.RECONSTRUCT_SPATIAL] = info
+    adata.uns[reconstruction_uns_key(key_added)] = info
     return adata if copy else None

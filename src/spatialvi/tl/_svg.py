@@ -6,15 +6,9 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import torch
 from anndata import AnnData
-from scipy import sparse
-from tqdm.auto import tqdm
 
-from spatialvi._keys import REGISTRY_KEYS, UNS, VAR
-
-#: Elements (permutations × spots × genes) processed at once by the ``"refit"`` null.
-_REFIT_CHUNK_ELEMENTS = 2**23
+from spatialvi._keys import svg_keys
 
 
 def spatially_variable_genes(
@@ -24,7 +18,7 @@ def spatially_variable_genes(
     score: Literal["log_fold_change", "expression_share"] = "log_fold_change",
     n_permutations: int = 100,
     pooled: bool | None = None,
-    seed: int = 0,
+    random_state: int = 0,
     refit_steps: int = 300,
     refit_lr: float = 0.05,
     train_kwargs: dict | None = None,
@@ -102,7 +96,7 @@ def spatially_variable_genes(
         null statistics (``False``). Default: ``True`` for ``"retrain"``, ``False`` for
         ``"refit"``. The smallest possible p-value is ``1 / (1 + n_permutations)`` per gene
         and ``1 / (1 + n_permutations · n_genes)`` pooled.
-    seed
+    random_state
         Seed of the permutations (and of each retraining's torch random state).
     refit_steps, refit_lr
         Adam steps and learning rate of each ``"refit"`` decoder fit.
@@ -164,8 +158,7 @@ def spatially_variable_genes(
             "`adata` must have the model's genes in the same order (adata.var_names differ from "
             "model.adata.var_names); pass the training AnnData or a copy of it."
         )
-    if key_added is not None and (not isinstance(key_added, str) or not key_added):
-        raise ValueError(f"`key_added` must be a non-empty string or None, got {key_added!r}.")
+    keys = svg_keys(key_added)
     if pooled is None:
         pooled = null == "retrain"
     if copy:
@@ -174,30 +167,28 @@ def spatially_variable_genes(
     if score not in ("log_fold_change", "expression_share"):
         raise ValueError(f"`score` must be 'log_fold_change' or 'expression_share', got {score!r}.")
     observed_score = model.spatial_scores(score)
-    rng = np.random.default_rng(seed)
-    sections = model._section_codes()
-    perms = [_permutation_within(sections, rng) for _ in range(n_permutations)]
+    perms = model.spatial_permutations(n_permutations, random_state)
     if null == "refit":
-        observed, null_stats = _refit_null(model, perms, score, refit_steps, refit_lr, progress_bar)
+        observed, null_stats = model.refit_null_scores(
+            perms, score, refit_steps, refit_lr, progress_bar
+        )
     else:
         observed = observed_score.to_numpy()
-        null_stats = _retrain_null(model, perms, score, seed, train_kwargs, progress_bar)
+        null_stats = model.retrain_null_scores(
+            perms, score, random_state, train_kwargs, progress_bar
+        )
     pval = permutation_pvalues(observed, null_stats, pooled=pooled)
 
-    if key_added is None:
-        keys = (VAR.SPATIAL_SCORE, VAR.SVG_RANK, VAR.SVG_PVAL, UNS.SVG)
-    else:
-        keys = (f"{key_added}_score", f"{key_added}_rank", f"{key_added}_pval", key_added)
     ranks = pd.Series(observed_score.to_numpy()).rank(ascending=False, method="first")
-    adata.var[keys[0]] = observed_score.to_numpy()
-    adata.var[keys[1]] = ranks.astype(int).to_numpy()
-    adata.var[keys[2]] = pval
-    adata.uns[keys[3]] = {
+    adata.var[keys.score] = observed_score.to_numpy()
+    adata.var[keys.rank] = ranks.astype(int).to_numpy()
+    adata.var[keys.pval] = pval
+    adata.uns[keys.uns] = {
         "model": type(model).__name__,
         "null": null,
         "n_permutations": n_permutations,
         "pooled": bool(pooled),
-        "seed": seed,
+        "random_state": random_state,
         "score": score,
         **(
             {"refit_steps": int(refit_steps), "refit_lr": float(refit_lr)}
@@ -238,183 +229,6 @@ def permutation_pvalues(observed: np.ndarray, null: np.ndarray, pooled: bool = F
         return (1.0 + n_ge) / (1.0 + flat.size)
     n_ge = (null >= observed[None, :]).sum(0)
     return (1.0 + n_ge) / (1.0 + null.shape[0])
-
-
-def _permutation_within(sections: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random permutation of spot indices that keeps every spot in its section."""
-    perm = np.arange(len(sections))
-    for s in np.unique(sections):
-        idx = np.flatnonzero(sections == s)
-        perm[idx] = rng.permutation(idx)
-    return perm
-
-
-# -- the "refit" null ---------------------------------------------------------------------------
-def _registered_counts_and_size_factors(model) -> tuple[np.ndarray, np.ndarray]:
-    manager = model.adata_manager
-    x = manager.get_from_registry(REGISTRY_KEYS.X_KEY)
-    x = x.toarray() if sparse.issparse(x) else np.asarray(x)
-    x = x.astype(np.float64)
-    if REGISTRY_KEYS.SIZE_FACTOR_KEY in manager.data_registry:
-        sf = np.asarray(manager.get_from_registry(REGISTRY_KEYS.SIZE_FACTOR_KEY), np.float64)
-    else:
-        sf = np.maximum(x.sum(1), 1.0) / float(model.module.median_library)
-    return x, sf.reshape(-1)
-
-
-def _moment_dispersion(x: np.ndarray, sf: np.ndarray) -> np.ndarray:
-    """Per-gene NB inverse dispersion θ by moments of ``x / sf``, clipped to ``[1e-2, 1e4]``.
-
-    ``Var = m + m²/θ`` on normalised counts (the Poisson part taken as ``m · mean(1/sf)``);
-    it ignores all structure, so it is the same for every arrangement of the spots.
-    """
-    y = x / sf[:, None]
-    m = y.mean(0)
-    excess = y.var(0) - m * np.mean(1.0 / sf)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        theta = np.where(excess > 0, m**2 / excess, 1e4)
-    return np.clip(np.nan_to_num(theta, nan=1e4), 1e-2, 1e4)
-
-
-def _refit_null(model, perms, score: str, steps: int, lr: float, progress_bar: bool):
-    """Observed (identity) and permuted refit statistics, ``G`` and ``P × G``."""
-    from spatialvi.model._spaldvae import spatial_scores_from_latent
-
-    z = torch.as_tensor(model.get_latent_representation(), dtype=torch.float64)
-    x, sf = _registered_counts_and_size_factors(model)
-    sections = model._section_codes()
-    n_gp = model.module.n_gp
-    theta = _moment_dispersion(x, sf)
-    n, g = x.shape
-    arrangements = [np.arange(n), *perms]
-    per_chunk = max(1, _REFIT_CHUNK_ELEMENTS // (n * g))
-    stats = []
-    with tqdm(total=len(perms), desc="SVG permutations (refit)", disable=not progress_bar) as bar:
-        for start in range(0, len(arrangements), per_chunk):
-            chunk = arrangements[start : start + per_chunk]
-            zs = torch.stack([torch.cat([z[p, :n_gp], z[:, n_gp:]], dim=1) for p in chunk])
-            w = _fit_linear_decoder(zs, x, sf, sections, theta, steps, lr)
-            for zk, wk in zip(zs, w, strict=True):
-                stats.append(spatial_scores_from_latent(zk, wk, n_gp, sections, score).numpy())
-            bar.update(len(chunk) - (1 if start == 0 else 0))
-    stats = np.stack(stats)
-    return stats[0], stats[1:]
-
-
-def _fit_linear_decoder(
-    zs: torch.Tensor,
-    x: np.ndarray,
-    sf: np.ndarray,
-    sections: np.ndarray,
-    theta: np.ndarray,
-    steps: int,
-    lr: float,
-) -> torch.Tensor:
-    """Fit ``W`` (``P × D × G``) of ``μ_ig = s_i e^{o_{S(i)g}} Σ_k e^{z_ik + W_kg}`` to counts.
-
-    Maximum NB likelihood with fixed dispersions ``theta``, by full-batch Adam from a start
-    that does not depend on the order of the spots: equal loadings on every ``exp(z_k)``
-    rescaled to a maximum of 1, so that the mean rate is the gene's mean normalised count;
-    offsets 0.
-    """
-    with torch.enable_grad():
-        dtype = torch.float32
-        x_t = torch.as_tensor(x, dtype=dtype)
-        log_sf = torch.log(torch.as_tensor(sf, dtype=dtype)).reshape(1, -1, 1)
-        theta_t = torch.as_tensor(theta, dtype=dtype)
-        sec = torch.as_tensor(sections, dtype=torch.long)
-        n_sec = int(sec.max()) + 1
-        # exp(z) with each dim shifted to max 1 (the shift is absorbed into W), then the rate
-        # is evaluated as a matmul with a per-gene shift: no overflow, no P × n × D × G tensor.
-        shift = zs.amax(dim=1, keepdim=True)  # P × 1 × D
-        feats = torch.exp(zs - shift).to(dtype)  # P × n × D, in (0, 1]
-        gene_mean = np.maximum((x / sf[:, None]).mean(0), 1e-8)
-        start = torch.log(torch.as_tensor(gene_mean, dtype=dtype)) - torch.log(
-            feats.mean(1).sum(-1, keepdim=True)
-        )  # P × G
-        w = start.unsqueeze(1).expand(-1, zs.shape[-1], -1).clone().requires_grad_(True)
-        params = [w]
-        offset = None
-        if n_sec > 1:
-            offset = torch.zeros(zs.shape[0], n_sec, x.shape[1], dtype=dtype, requires_grad=True)
-            params.append(offset)
-        opt = torch.optim.Adam(params, lr=lr)
-        for _ in range(steps):
-            opt.zero_grad(set_to_none=True)
-            top = w.detach().amax(dim=1, keepdim=True)  # P × 1 × G
-            log_mu = torch.log((feats @ torch.exp(w - top)).clamp_min(1e-30)) + top + log_sf
-            if offset is not None:
-                log_mu = log_mu + offset[:, sec]
-            mu = torch.exp(log_mu)
-            # NB log-likelihood up to terms constant in μ.
-            ll = x_t * log_mu - (theta_t + x_t) * torch.log(theta_t + mu)
-            loss = -ll.sum() / x.shape[0]
-            loss.backward()
-            opt.step()
-        # Undo the feature shift: z + W must give the same rates as (z − shift) + W_fit.
-        return (w.detach() - shift.transpose(1, 2).to(dtype)).to(zs.dtype)
-
-
-# -- the "retrain" null -------------------------------------------------------------------------
-def _retrain_null(
-    model, perms, score: str, seed: int, train_kwargs: dict | None, progress_bar: bool
-):
-    """Spatial scores of models retrained on shuffled coordinates, ``P × G``."""
-    cls = type(model)
-    setup = dict(model.adata_manager.registry["setup_args"])
-    init = dict(model.init_params_["non_kwargs"])
-    init.update(model.init_params_.get("kwargs", {}).get("kwargs", {}))
-    kwargs = _default_retrain_kwargs(model)
-    kwargs.update(train_kwargs or {})
-    base = _minimal_copy(model.adata, setup)
-    spatial_key = setup.get("spatial_key", "spatial")
-    coords = np.asarray(base.obsm[spatial_key])
-    null = []
-    for j, perm in enumerate(
-        tqdm(perms, desc="SVG permutations (retrain)", disable=not progress_bar)
-    ):
-        shuffled = base.copy()
-        shuffled.obsm[spatial_key] = coords[perm]
-        cls.setup_anndata(shuffled, **setup)
-        with torch.random.fork_rng():
-            torch.manual_seed(seed + 1 + j)
-            permuted = cls(shuffled, **init)
-            permuted.train(**kwargs)
-        null.append(permuted.spatial_scores(score).to_numpy())
-    return np.stack(null)
-
-
-def _default_retrain_kwargs(model) -> dict:
-    run = model.run_params_
-    kwargs = {
-        "max_epochs": max(int(model.n_epochs_trained), 1),
-        "early_stopping": False,
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-    }
-    if "beta" in run:
-        kwargs["beta"] = None if run["beta"] == "pi" else float(run["beta"])
-    for key in ("lr", "weight_decay", "batch_size", "train_size"):
-        if key in run:
-            kwargs[key] = run[key]
-    return kwargs
-
-
-def _minimal_copy(adata: AnnData, setup: dict) -> AnnData:
-    """The registered fields of ``adata`` only (counts, coordinates, section, size factor)."""
-    layer = setup.get("layer")
-    x = adata.layers[layer] if layer is not None else adata.X
-    obs_cols = [setup[k] for k in ("batch_key", "size_factor_key") if setup.get(k) is not None]
-    out = AnnData(
-        X=x.copy(),
-        obs=adata.obs[obs_cols].copy(),
-        var=pd.DataFrame(index=adata.var_names.copy()),
-    )
-    if layer is not None:
-        out.layers[layer] = out.X
-    spatial_key = setup.get("spatial_key", "spatial")
-    out.obsm[spatial_key] = np.asarray(adata.obsm[spatial_key]).copy()
-    return out
 
 
 __all__ = ["permutation_pvalues", "spatially_variable_genes"]

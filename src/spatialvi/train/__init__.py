@@ -1,6 +1,15 @@
-"""Training plans, β controllers and callbacks."""
+"""Training plans, β controllers, callbacks and the batch-size rule."""
 
 from spatialvi.train._callbacks import RelativeEarlyStopping
-from spatialvi.train._plan import FixedBeta, PIBetaController, SpatialviTrainingPlan
+from spatialvi.train._plan import FixedBeta, KLWarmup, PIBetaController, SpatialviTrainingPlan
+from spatialvi.train._recipe import fit_batch_size, spavae_batch_size
 
-__all__ = ["FixedBeta", "PIBetaController", "RelativeEarlyStopping", "SpatialviTrainingPlan"]
+__all__ = [
+    "FixedBeta",
+    "KLWarmup",
+    "PIBetaController",
+    "RelativeEarlyStopping",
+    "SpatialviTrainingPlan",
+    "fit_batch_size",
+    "spavae_batch_size",
+]

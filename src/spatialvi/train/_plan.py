@@ -1,8 +1,9 @@
 """The package's training plan: scvi-tools' :class:`~scvi.train.TrainingPlan` with a β controller.
 
 The KL weight β is owned by a controller object that the plan calls after every training
-minibatch; :class:`PIBetaController` is the "dynamic VAE" PI controller used by SpaVAE
-(Tian et al. 2024), :class:`FixedBeta` keeps β constant.
+minibatch (and at the start of every epoch); :class:`PIBetaController` is the "dynamic VAE" PI
+controller used by SpaVAE (Tian et al. 2024), :class:`FixedBeta` keeps β constant and
+:class:`KLWarmup` raises it linearly over the first epochs (DPVAE).
 """
 
 from __future__ import annotations
@@ -33,6 +34,42 @@ class FixedBeta:
     def state_dict(self) -> dict:
         """Controller state (for checkpoints)."""
         return {"beta": self.beta}
+
+
+class KLWarmup(FixedBeta):
+    """A KL weight rising linearly from ``beta_start`` to ``beta`` over ``n_epochs`` epochs.
+
+    In epoch ``e`` (0-based) β is ``beta_start + (beta − beta_start)·min(1, e / n_epochs)``,
+    for every minibatch of that epoch and for its validation, as scvi-tools'
+    ``n_epochs_kl_warmup``.
+
+    Parameters
+    ----------
+    n_epochs
+        Length of the warm-up (``0``: β is ``beta`` from the start).
+    beta
+        KL weight at the end of the warm-up.
+    beta_start
+        KL weight of the first epoch.
+    """
+
+    def __init__(self, n_epochs: int, beta: float = 1.0, beta_start: float = 0.0):
+        if int(n_epochs) != n_epochs or n_epochs < 0:
+            raise ValueError(f"`n_epochs` of the KL warm-up must be ≥ 0, got {n_epochs!r}.")
+        super().__init__(beta)
+        self.n_epochs = int(n_epochs)
+        self.beta_end, self.beta_start = float(beta), float(beta_start)
+        self.start_epoch(0)
+
+    def start_epoch(self, epoch: int) -> float:
+        """Set β for epoch ``epoch`` and return it."""
+        frac = 1.0 if self.n_epochs == 0 else min(1.0, epoch / self.n_epochs)
+        self.beta = self.beta_start + (self.beta_end - self.beta_start) * frac
+        return self.beta
+
+    def state_dict(self) -> dict:
+        """Controller state (for checkpoints)."""
+        return {"beta": self.beta, "n_epochs": self.n_epochs}
 
 
 class PIBetaController:
@@ -112,7 +149,9 @@ class SpatialviTrainingPlan(TrainingPlan):
         A :class:`~scvi.module.base.BaseModuleClass`.
     beta_controller
         ``None`` (default): a :class:`FixedBeta` of 1; a float: a fixed β; or an object with
-        ``update(kl_per_obs) -> float`` and a ``beta`` attribute (e.g. :class:`PIBetaController`).
+        ``update(kl_per_obs) -> float`` and a ``beta`` attribute (e.g. :class:`PIBetaController`);
+        if it also has ``start_epoch(epoch)`` (e.g. :class:`KLWarmup`), that is called at the
+        start of every training epoch.
     **kwargs
         Passed to :class:`~scvi.train.TrainingPlan` (``optimizer``, ``lr``, ``weight_decay``...).
     """
@@ -138,6 +177,12 @@ class SpatialviTrainingPlan(TrainingPlan):
         controller = self.__dict__.get("beta_controller")
         beta = 1.0 if controller is None else controller.beta
         return torch.tensor(float(beta), device=self.device)
+
+    def on_train_epoch_start(self) -> None:
+        """Let an epoch-scheduled controller set this epoch's β."""
+        start_epoch = getattr(self.beta_controller, "start_epoch", None)
+        if start_epoch is not None:
+            start_epoch(self.current_epoch)
 
     def training_step(self, batch, batch_idx):
         """Optimise on one minibatch, then let the controller update β from its KL."""

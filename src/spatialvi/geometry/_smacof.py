@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import sparse
 
-from spatialvi.metrics._geometry import similarity_fit
+from spatialvi.geometry._procrustes import similarity_fit
 
 
 class _SmacofPair(NamedTuple):
@@ -278,7 +278,7 @@ class _DenseProblem:
         return total / 2, sum_sq / 2, out.double().numpy()
 
     def _evaluate_fused_2d(self, x):
-        from spatialvi.tl._smacof_kernels import guttman_pass_2d
+        from spatialvi.geometry._smacof_kernels import guttman_pass_2d
 
         delta = self.delta.numpy()
         weighted = self.w is not None

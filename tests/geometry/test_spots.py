@@ -3,8 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spatialvi.sim import hex_grid
-from spatialvi.tl._subspots import spot_distance, subspot_coordinates, subspot_offsets
+from spatialvi.geometry import hex_grid, spot_distance, subspot_coordinates, subspot_offsets
 
 
 def test_factor_two_is_the_papers_five_points():

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 
-def demo(out_dir: Path, quick: bool = False, seed: int = 0) -> dict:
+def demo(out_dir: Path, quick: bool = False, random_state: int = 0) -> dict:
     """Train DPVAE and the λ = 0 VAE on 80 % of a simulated section; place the other 20 %.
 
     The held-out spots are encoded from expression alone and reconstructed by SMACOF on their
@@ -23,58 +23,56 @@ def demo(out_dir: Path, quick: bool = False, seed: int = 0) -> dict:
         Output folder (created if needed).
     quick
         Small data and few epochs (well under 30 s on 2 cores).
-    seed
-        Seed of the simulation, the split and the training.
+    random_state
+        Seed of the simulation, the split and the training (``scvi.settings.seed``).
 
     Returns
     -------
     A dict with sizes, epochs, wall time and the disparities of DPVAE and VAE.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
     import scvi
 
-    from spatialvi.metrics import procrustes_disparity, similarity_fit
+    from spatialvi._keys import OBS, OBSM, demo_key
+    from spatialvi.demos._common import figure, prepare, save_figure
+    from spatialvi.geometry import similarity_fit
+    from spatialvi.metrics import procrustes_disparity
     from spatialvi.model import DPVAE
     from spatialvi.sim import synthetic_tissue
     from spatialvi.tl import reconstruct_spatial
 
     start = time.perf_counter()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = prepare(out_dir)
     n_spots, n_genes, epochs = (400, 100, 15) if quick else (1500, 300, 60)
-    adata = synthetic_tissue(n_spots=n_spots, n_genes=n_genes, n_domains=5, seed=seed)
-    held_out = np.random.default_rng(seed).random(adata.n_obs) < 0.2
+    adata = synthetic_tissue(
+        n_spots=n_spots, n_genes=n_genes, n_domains=5, random_state=random_state
+    )
+    held_out = np.random.default_rng(random_state).random(adata.n_obs) < 0.2
     train, query = adata[~held_out].copy(), adata[held_out].copy()
-    truth = query.obsm["spatial"].copy()
-    del query.obsm["spatial"]  # expression only, as for a query without coordinates
+    truth = query.obsm[OBSM.SPATIAL].copy()
+    del query.obsm[OBSM.SPATIAL]  # expression only, as for a query without coordinates
     result = {"n_train": int(train.n_obs), "n_query": int(query.n_obs), "epochs": epochs}
     for name, weight in (("dpvae", 100.0), ("vae", 0.0)):
-        scvi.settings.seed = seed
+        scvi.settings.seed = random_state
         DPVAE.setup_anndata(train)
         model = DPVAE(train, dp_weight=weight, n_hidden=64)
         model.train(max_epochs=epochs, batch_size=128, enable_progress_bar=False)
-        reconstruct_spatial(query, model, key_added=f"spatial_{name}")
-        result[f"disparity_{name}"] = procrustes_disparity(truth, query.obsm[f"spatial_{name}"])
-    query.obsm["spatial"] = truth
+        key = demo_key(OBSM.SPATIAL, name)
+        reconstruct_spatial(query, model, key_added=key)
+        result[f"disparity_{name}"] = procrustes_disparity(truth, query.obsm[key])
+    query.obsm[OBSM.SPATIAL] = truth
     query.write_h5ad(out_dir / "dpvae_demo.h5ad")
 
-    codes = query.obs["domain"].astype("category").cat.codes
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4))
-    for ax, key, title in zip(
-        axes,
-        ("spatial", "spatial_dpvae", "spatial_vae"),
-        (
-            "true",
-            f"DPVAE (disparity {result['disparity_dpvae']:.3f})",
-            f"VAE (disparity {result['disparity_vae']:.3f})",
-        ),
-    ):
+    codes = query.obs[OBS.DOMAIN].astype("category").cat.codes
+    fig, axes = figure(3, panel_size=(4.0, 4.0), wspace=0.1)
+    panels = (
+        (OBSM.SPATIAL, "true"),
+        (demo_key(OBSM.SPATIAL, "dpvae"), f"DPVAE (disparity {result['disparity_dpvae']:.3f})"),
+        (demo_key(OBSM.SPATIAL, "vae"), f"VAE (disparity {result['disparity_vae']:.3f})"),
+    )
+    for ax, (key, title) in zip(axes, panels):
         xy = query.obsm[key]
-        if key != "spatial":
+        if key != OBSM.SPATIAL:
             # Disparity ignores rotation, reflection and scale; show the reconstruction the same way.
             scale, rotation, shift = similarity_fit(xy, truth)
             xy = scale * xy @ rotation + shift
@@ -83,9 +81,7 @@ def demo(out_dir: Path, quick: bool = False, seed: int = 0) -> dict:
         ax.set_aspect("equal")
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.tight_layout()
-    fig.savefig(out_dir / "dpvae_demo.png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, out_dir, "dpvae_demo.png")
     result["seconds"] = time.perf_counter() - start
     print(
         f"held-out {result['n_query']} spots: Procrustes disparity DPVAE {result['disparity_dpvae']:.3f} "

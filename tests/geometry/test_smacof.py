@@ -8,7 +8,7 @@ from scipy import sparse
 from scipy.spatial import procrustes
 from scipy.spatial.distance import cdist
 
-from spatialvi.tl import smacof
+from spatialvi.geometry import smacof
 
 
 def _config(n=120, seed=0):
@@ -103,7 +103,7 @@ def test_bad_input():
 
 
 def test_fused_2d_pass_matches_torch_pass():
-    from spatialvi.tl._smacof import _DenseProblem
+    from spatialvi.geometry._smacof import _DenseProblem
 
     rng = np.random.default_rng(1)
     truth = rng.uniform(size=(120, 2))

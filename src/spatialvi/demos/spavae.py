@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 
-def demo(out_dir: Path, quick: bool = False, seed: int = 0) -> dict:
+def demo(out_dir: Path, quick: bool = False, random_state: int = 0) -> dict:
     """Train SpaVAE on :func:`spatialvi.sim.synthetic_tissue`, cluster, score and plot.
 
     Training uses a fixed β = 1 and KMeans runs on the standardised latent (see the comments
@@ -22,8 +22,8 @@ def demo(out_dir: Path, quick: bool = False, seed: int = 0) -> dict:
         Output folder (created if needed).
     quick
         Tiny data and few epochs (seconds), for smoke tests.
-    seed
-        Seed for the simulation, training and clustering.
+    random_state
+        Seed for the simulation, training (``scvi.settings.seed``) and clustering.
 
     Returns
     -------
@@ -31,30 +31,27 @@ def demo(out_dir: Path, quick: bool = False, seed: int = 0) -> dict:
     """
     import warnings
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import scanpy as sc
     import scvi
 
-    from spatialvi._demo import pca_kmeans_labels
-    from spatialvi._keys import OBS, OBSM
+    from spatialvi._keys import OBS, OBSM, cluster_key
+    from spatialvi.demos._common import figure, pca_kmeans_labels, prepare, save_figure
     from spatialvi.metrics import ari
     from spatialvi.model import SpaVAE
     from spatialvi.pl import spatial_scatter
     from spatialvi.sim import synthetic_tissue
     from spatialvi.tl import cluster
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    scvi.settings.seed = seed
+    out_dir = prepare(out_dir)
+    scvi.settings.seed = random_state
     n_spots, n_genes, epochs = (400, 150, 100) if quick else (1500, 300, 300)
-    adata = synthetic_tissue(n_spots=n_spots, n_genes=n_genes, n_domains=5, seed=seed)
+    adata = synthetic_tissue(
+        n_spots=n_spots, n_genes=n_genes, n_domains=5, random_state=random_state
+    )
     n_domains = adata.obs[OBS.DOMAIN].nunique()
 
-    pca_labels = pca_kmeans_labels(adata, n_domains, seed)
-    adata.obs["pca_kmeans"] = pca_labels.astype(str)
+    pca_labels = pca_kmeans_labels(adata, n_domains, random_state)
+    adata.obs[OBS.PCA_KMEANS] = pca_labels.astype(str)
 
     SpaVAE.setup_anndata(adata)
     model = SpaVAE(adata, n_inducing=25 if quick else 49)
@@ -69,28 +66,31 @@ def demo(out_dir: Path, quick: bool = False, seed: int = 0) -> dict:
     train_s = time.perf_counter() - start
     model.write_outputs(adata)
     # Standardised dims: the GP dims have several times the spread of the Gaussian ones.
-    cluster(adata, use_rep=OBSM.X_SPAVAE, n_clusters=n_domains, standardize=True, random_state=seed)
-    spavae_ari = ari(adata.obs[OBS.DOMAIN], adata.obs[OBS.SPAVAE_CLUSTER])
+    cluster(
+        adata,
+        use_rep=OBSM.X_SPAVAE,
+        n_clusters=n_domains,
+        standardize=True,
+        random_state=random_state,
+    )
+    clusters = cluster_key(OBSM.X_SPAVAE)
+    spavae_ari = ari(adata.obs[OBS.DOMAIN], adata.obs[clusters])
     pca_ari = ari(adata.obs[OBS.DOMAIN], pca_labels)
     print(f"SpaVAE ARI {spavae_ari:.3f} | PCA + KMeans ARI {pca_ari:.3f}")
 
-    sc.pp.neighbors(adata, use_rep=OBSM.X_SPAVAE, random_state=seed)
-    sc.tl.umap(adata, random_state=seed)
-    fig, axes = plt.subplots(1, 4, figsize=(22, 5), gridspec_kw={"wspace": 0.45})
+    sc.pp.neighbors(adata, use_rep=OBSM.X_SPAVAE, random_state=random_state)
+    sc.tl.umap(adata, random_state=random_state)
+    fig, axes = figure(4)
     spatial_scatter(adata, OBS.DOMAIN, ax=axes[0], title="simulated domains")
-    spatial_scatter(
-        adata, OBS.SPAVAE_CLUSTER, ax=axes[1], title=f"SpaVAE + KMeans (ARI {spavae_ari:.2f})"
-    )
-    spatial_scatter(adata, "pca_kmeans", ax=axes[2], title=f"PCA + KMeans (ARI {pca_ari:.2f})")
+    spatial_scatter(adata, clusters, ax=axes[1], title=f"SpaVAE + KMeans (ARI {spavae_ari:.2f})")
+    spatial_scatter(adata, OBS.PCA_KMEANS, ax=axes[2], title=f"PCA + KMeans (ARI {pca_ari:.2f})")
     umap = adata.obsm[OBSM.X_UMAP]
     codes = adata.obs[OBS.DOMAIN].cat.codes.to_numpy()
     axes[3].scatter(umap[:, 0], umap[:, 1], c=codes, cmap="tab10", s=6)
     axes[3].set_title("SpaVAE latent UMAP (true domains)")
     axes[3].set_xticks([])
     axes[3].set_yticks([])
-    png = out_dir / "spavae_demo.png"
-    fig.savefig(png, bbox_inches="tight", dpi=100)
-    plt.close(fig)
+    png = save_figure(fig, out_dir, "spavae_demo.png")
     h5ad = out_dir / "spavae_demo.h5ad"
     adata.write_h5ad(h5ad)
     return {

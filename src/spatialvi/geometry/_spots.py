@@ -1,8 +1,25 @@
-"""Sub-spot sampling geometry for resolution enhancement."""
+"""Spot layouts: hexagonal grids, spot spacing and sub-spot offsets for resolution enhancement."""
 
 from __future__ import annotations
 
 import numpy as np
+
+
+def hex_grid(n_spots: int, spot_distance: float = 100.0) -> np.ndarray:
+    """Visium-like hexagonal grid of ``n_spots`` centres, roughly square, row-major order.
+
+    Neighbouring spots are ``spot_distance`` apart: columns step by ``spot_distance``, rows by
+    ``spot_distance·√3/2``, odd rows shifted by half a step.
+    """
+    if n_spots < 1:
+        raise ValueError(f"`n_spots` must be a positive integer, got {n_spots}.")
+    row_step = spot_distance * np.sqrt(3) / 2
+    n_cols = int(np.ceil(np.sqrt(n_spots * row_step / spot_distance)))
+    n_rows = int(np.ceil(n_spots / n_cols))
+    rows, cols = np.divmod(np.arange(n_rows * n_cols)[:n_spots], n_cols)
+    x = cols * spot_distance + (rows % 2) * spot_distance / 2
+    y = rows * row_step
+    return np.column_stack([x, y])
 
 
 def spot_distance(coords: np.ndarray) -> float:

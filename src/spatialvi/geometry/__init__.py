@@ -1,0 +1,27 @@
+"""Geometry below the models: SMACOF, Procrustes, spot layouts, coordinate frames.
+
+Models and verbs both use these functions; this package imports neither (nor AnnData).
+"""
+
+from spatialvi.geometry._frames import (
+    coordinate_rescaling,
+    grid_inducing_points,
+    kmeans_inducing_points,
+)
+from spatialvi.geometry._procrustes import similarity_fit
+from spatialvi.geometry._smacof import SmacofResult, smacof, torgerson
+from spatialvi.geometry._spots import hex_grid, spot_distance, subspot_coordinates, subspot_offsets
+
+__all__ = [
+    "SmacofResult",
+    "coordinate_rescaling",
+    "grid_inducing_points",
+    "hex_grid",
+    "kmeans_inducing_points",
+    "similarity_fit",
+    "smacof",
+    "spot_distance",
+    "subspot_coordinates",
+    "subspot_offsets",
+    "torgerson",
+]
