@@ -17,11 +17,25 @@ def torch_threads_per_worker():
     """
     import torch
 
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     before = torch.get_num_threads()
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    torch.set_num_threads(_threads_per_worker())
     yield
     torch.set_num_threads(before)
+
+
+def _threads_per_worker() -> int:
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+@pytest.fixture(autouse=True)
+def torch_threads_reset(torch_threads_per_worker):
+    """Put the worker's share back before every test: numba kernels (UMAP's, SMACOF's) and
+    squidpy share torch's OpenMP runtime and raise its thread count (measured 1 -> 2), which made
+    every later training of that worker ~10x slower with two workers on 2 cores."""
+    import torch
+
+    torch.set_num_threads(_threads_per_worker())
 
 
 def _require(path_parts: tuple[str, ...]):

@@ -88,6 +88,29 @@ FORBIDDEN: dict[str, tuple[frozenset[str], tuple[str, ...], str]] = {
         "metrics/ are pure metrics: no models or verbs",
     ),
 }
+#: The layers, bottom (0) to top: a module may import its own layer's and lower layers' modules
+#: only (cycles within a layer are caught by rule 2). The folder tree tells this architecture.
+LAYER_RANK: dict[str, int] = {
+    "_version": 0,
+    "_keys": 0,
+    "_threads": 0,
+    "_validation": 1,
+    "nn": 2,
+    "geometry": 2,
+    "data": 2,
+    "train": 3,
+    "metrics": 3,
+    "sim": 3,
+    "module": 4,
+    "model": 5,
+    "pp": 6,
+    "tl": 6,
+    "pl": 6,
+    "datasets": 7,
+    "demos": 8,
+    "cli": 9,
+}
+
 #: Who may import ``demos``; nobody may import ``cli``.
 DEMOS_IMPORTERS = frozenset({"cli", "demos"})
 
@@ -231,6 +254,25 @@ def check_import_direction(path: str, source: str) -> list[str]:
                 why = f"{reason}; it must not import {hit}"
         if why:
             violations.append(f"{_where(path, ref.line)}: `{ref.code}` -> {ref.name} ({why})")
+    return violations
+
+
+def check_layer_ranks(path: str, source: str) -> list[str]:
+    """Imports of ``path`` that reach a higher layer of :data:`LAYER_RANK` (rule 1b)."""
+    own = subpackage_of(path)
+    if own not in LAYER_RANK:
+        return []
+    tree, errors = _parse(path, source)
+    if tree is None:
+        return errors
+    violations = []
+    for ref in collect_imports(path, tree):
+        rank = LAYER_RANK.get(ref.target or "")
+        if rank is not None and rank > LAYER_RANK[own]:
+            violations.append(
+                f"{_where(path, ref.line)}: `{ref.code}` -> {ref.name} ({own} is in layer "
+                f"{LAYER_RANK[own]}, {ref.target} in layer {rank}; arrows point down)"
+            )
     return violations
 
 
@@ -525,6 +567,11 @@ def torch_threads_per_worker():
     yield
 
 
+@pytest.fixture
+def torch_threads_reset():
+    """Overrides the conftest fixture of that name: these checks never import torch."""
+
+
 def _report(title: str, violations: list[str]) -> str:
     return f"{len(violations)} {title}:\n" + "\n".join(violations)
 
@@ -534,6 +581,28 @@ def test_import_direction(source_files):
         v for path, src in source_files.items() for v in check_import_direction(path, src)
     ]
     assert not violations, _report("imports point the wrong way (rule 1)", violations)
+
+
+def test_layers_point_down(source_files):
+    unranked = sorted({subpackage_of(p) for p in source_files} - set(LAYER_RANK) - {ROOT_NODE})
+    assert not unranked, f"give these subpackages a layer in LAYER_RANK: {unranked}"
+    violations = [v for path, src in source_files.items() for v in check_layer_ranks(path, src)]
+    assert not violations, _report("imports reach a higher layer (rule 1b)", violations)
+
+
+@pytest.mark.parametrize(
+    ("path", "source", "flagged"),
+    [
+        ("sim/_x.py", "from spatialvi.tl import cluster\n", True),
+        ("nn/_x.py", "from spatialvi.train import KLWarmup\n", True),
+        ("_validation.py", "from spatialvi.metrics import ari\n", True),
+        ("datasets/_x.py", "from spatialvi.pp import tile_image\n", False),
+        ("model/_x.py", "from spatialvi.train import KLWarmup\nfrom spatialvi import nn\n", False),
+        ("tl/_x.py", "from spatialvi.pl import spatial_scatter\n", False),
+    ],
+)
+def test_self_layer_ranks(path, source, flagged):
+    assert bool(check_layer_ranks(path, source)) is flagged
 
 
 def test_no_cycles_between_subpackages(source_files):

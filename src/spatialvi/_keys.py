@@ -12,6 +12,16 @@ from typing import NamedTuple
 LATENT_PREFIX = "X_"
 
 
+class _ModelNames(NamedTuple):
+    """Names of the models: the stems of their default output keys (see :func:`model_keys`)."""
+
+    SPAVAE: str = "spavae"
+    SPALDVAE: str = "spaldvae"
+    DPVAE: str = "dpvae"
+    SIVAE: str = "sivae"
+    ADAGVAE: str = "adagvae"
+
+
 class _ObsmKeys(NamedTuple):
     SPATIAL: str = "spatial"
     IMAGE: str = "image"
@@ -88,6 +98,7 @@ class _RegistryKeys(NamedTuple):
     INDICES_KEY: str = "ind_x"
 
 
+MODEL = _ModelNames()
 OBSM = _ObsmKeys()
 OBS = _ObsKeys()
 VAR = _VarKeys()

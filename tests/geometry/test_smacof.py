@@ -140,3 +140,18 @@ def test_result_unpacks_as_coordinates_and_stress():
     assert coords.shape == (30, 2)
     assert stress == result.stress
     assert 1 <= result.n_iter == len(result.history) <= 20
+
+
+def test_smacof_keeps_torch_thread_count():
+    """The numba kernel shares torch's OpenMP runtime; smacof puts torch's count back."""
+    import torch
+    from scipy.spatial.distance import cdist
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        x = np.random.default_rng(0).uniform(size=(200, 2))
+        smacof(cdist(x, x), max_iter=20)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -128,7 +128,7 @@ def test_kl_warmup_schedule(tissue):
     model.train(**{**_TRAIN, "max_epochs": 6}, kl_warmup_epochs=4, callbacks=[record])
     np.testing.assert_allclose(record.betas, [0.0, 0.25, 0.5, 0.75, 1.0, 1.0])
     assert model.run_params_["kl_warmup_epochs"] == 4
-    # The default is scvi-tools' 400-epoch warm-up: still at 5/400 after five epochs.
+    # The default is scvi-tools' 400-epoch warm-up: epochs 0-4 at 0, 1/400, ..., 4/400.
     record = RecordBeta()
     model = DPVAE(adata, n_latent=3, n_hidden=16)
     model.train(**_TRAIN, callbacks=[record])
@@ -144,3 +144,19 @@ def test_denoised_values_need_the_models_genes(trained):
     assert np.corrcoef(den.sum(1), library)[0, 1] > 0.9
     with pytest.raises(ValueError, match="var_names"):
         model.get_denoised_expression(adata[:, ::-1].copy())
+
+
+def test_write_outputs_on_a_query_with_other_genes(trained):
+    model, adata = trained
+    query = adata[:30, ::-1].copy()  # the model's genes in another order
+    del query.obsm["spatial"]
+    model.write_outputs(query)
+    np.testing.assert_allclose(
+        query.obsm["X_dpvae"], model.get_latent_representation()[:30], atol=1e-5
+    )
+    assert "dpvae_denoised" not in query.layers and "denoised_key" not in query.uns["dpvae"]
+    # Asking for the layer fails before anything is written.
+    fresh = adata[:30, ::-1].copy()
+    with pytest.raises(ValueError, match="var_names"):
+        model.write_outputs(fresh, denoised=True)
+    assert "X_dpvae" not in fresh.obsm and "dpvae" not in fresh.uns

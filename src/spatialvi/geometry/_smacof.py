@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import sparse
 
+from spatialvi._threads import keeps_torch_threads
 from spatialvi.geometry._procrustes import similarity_fit
 
 
@@ -134,6 +135,7 @@ def _check_dense(d: np.ndarray, name: str) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # the solver
 # ---------------------------------------------------------------------------------------------
+@keeps_torch_threads
 def smacof(
     dissimilarities,
     n_components: int = 2,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from spatialvi._keys import OBSM, OBSP
+from spatialvi._threads import torch_threads_kept
 
 
 def spatial_autocorr(
@@ -76,11 +76,8 @@ def spatial_autocorr(
         x = sub.X if layer is None else sub.layers[layer]
         work = ad.AnnData(X=x, obs=graph.obs, var=pd.DataFrame(index=genes))
     work.obsp[OBSP.SPATIAL_CONNECTIVITIES] = graph.obsp[OBSP.SPATIAL_CONNECTIVITIES]
-    # squidpy's parallel backend resets torch's intra-op thread count (measured: 1 -> 2, which
-    # made later trainings ~9x slower on a loaded 2-core machine); put it back afterwards.
-    torch = sys.modules.get("torch")
-    threads = torch.get_num_threads() if torch is not None else None
-    try:
+    # squidpy's parallel backend resets torch's intra-op thread count (see spatialvi._threads).
+    with torch_threads_kept():
         result = sq.gr.spatial_autocorr(
             work,
             mode=mode,
@@ -89,9 +86,6 @@ def spatial_autocorr(
             copy=True,
             show_progress_bar=False,
         )
-    finally:
-        if threads is not None:
-            torch.set_num_threads(threads)
     column = "I" if mode == "moran" else "C"
     return result.loc[list(work.var_names), column].astype(float)
 

@@ -10,7 +10,7 @@ from anndata import AnnData
 from scipy import sparse
 from scvi.data.fields import LayerField, NumericalObsField
 
-from spatialvi._keys import OBS, OBSM, REGISTRY_KEYS
+from spatialvi._keys import MODEL, OBS, OBSM, REGISTRY_KEYS
 from spatialvi._validation import check_coordinates, check_counts, get_matrix
 from spatialvi.data import SpatialviAnnDataManager, TrainingOnlyField, TrainingOnlyObsmField
 from spatialvi.model.base import SpatialviModel, train_docstring
@@ -70,7 +70,7 @@ class DPVAE(SpatialviModel):
     >>> spatialvi.tl.reconstruct_spatial(query, model, key_added="spatial_dpvae")
     """
 
-    _model_name = "dpvae"
+    _model_name = MODEL.DPVAE
     _module_cls = DPVAEModule
 
     def __init__(
@@ -242,11 +242,12 @@ class DPVAE(SpatialviModel):
             (:class:`~spatialvi.train.RelativeEarlyStopping`); off by default.
         kl_warmup_epochs
             The KL weight rises linearly from 0 to 1 over this many epochs
-            (:class:`~spatialvi.train.KLWarmup`; ``0`` disables the warm-up). The default, 400,
-            is scvi-tools' schedule: with the default ``max_epochs`` the KL weight reaches 1 only
-            at the end of training on sections of ≤ 20 000 observations, so the latent is shaped
-            mostly by the reconstruction and the distance loss, which is what the measured
-            reconstruction figures (docs/dpvae.md) were obtained with.
+            (:class:`~spatialvi.train.KLWarmup`; ``0`` disables the warm-up): ``e / 400`` in
+            epoch ``e`` by default, scvi-tools' schedule. With the default ``max_epochs`` (at
+            most 400) the KL weight stays below 1 for the whole training (0.9975 in the last
+            epoch of a 400-epoch run), so the latent is shaped mostly by the reconstruction and
+            the distance loss; the measured reconstruction figures (docs/dpvae.md) were
+            obtained with this schedule.
         lr, weight_decay
             Adam learning rate and weight decay.
         {train_common}
@@ -315,6 +316,10 @@ class DPVAE(SpatialviModel):
             adata = self.align_genes(adata, min_gene_overlap)
         return super().get_latent_representation(adata, **kwargs)
 
+    def _can_denoise(self, adata: AnnData) -> bool:
+        # Denoised values are on the model's genes: a query with other genes gets none.
+        return adata.var_names.equals(self.reference_var_names_)
+
     @torch.inference_mode()
     def get_denoised_expression(
         self, adata: AnnData | None = None, batch_size: int | None = None
@@ -327,8 +332,8 @@ class DPVAE(SpatialviModel):
         if adata is not None and not adata.var_names.equals(self.reference_var_names_):
             raise ValueError(
                 "Denoised values are computed on the model's genes: `adata` must have the "
-                "training var_names in the same order (use `write_outputs(..., denoised=False)` "
-                "or `get_latent_representation` for a query with other genes)."
+                "training var_names in the same order (`write_outputs` leaves the layer out "
+                "for a query with other genes; `get_latent_representation` aligns them)."
             )
         self._check_if_trained(warn=False)
         adata = self._validate_anndata(adata)

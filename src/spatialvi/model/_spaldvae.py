@@ -15,7 +15,7 @@ import torch
 from anndata import AnnData
 from scipy import sparse
 
-from spatialvi._keys import REGISTRY_KEYS, VAR
+from spatialvi._keys import MODEL, REGISTRY_KEYS, VAR
 from spatialvi.model._spaldvae_svg import (
     _SCORES,
     permutation_within,
@@ -61,7 +61,7 @@ class SpaLDVAE(SpaVAE):
     >>> svi.tl.spatially_variable_genes(model)  # var['spatial_score', 'svg_rank', 'svg_pval']
     """
 
-    _model_name = "spaldvae"
+    _model_name = MODEL.SPALDVAE
     _module_cls = SpaLDVAEModule
 
     def __init__(

@@ -14,7 +14,7 @@ from scipy import sparse
 from scvi.data.fields import CategoricalObsField, LayerField, NumericalObsField, ObsmField
 from scvi.model.base import RNASeqMixin
 
-from spatialvi._keys import OBSM, REGISTRY_KEYS
+from spatialvi._keys import MODEL, OBSM, REGISTRY_KEYS
 from spatialvi._validation import check_coordinates, check_counts
 from spatialvi.data import SpatialviAnnDataManager
 from spatialvi.geometry import coordinate_rescaling, grid_inducing_points, kmeans_inducing_points
@@ -79,7 +79,7 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, SpatialviModel):
     >>> model.write_outputs(adata)  # obsm['X_spavae'], layers['spavae_denoised'], uns['spavae']
     """
 
-    _model_name = "spavae"
+    _model_name = MODEL.SPAVAE
     _module_cls = SpaVAEModule
 
     def __init__(

@@ -372,8 +372,8 @@ class SpaVAETasksMixin:
             index[rows, :k] = pool[nn]
             weight[rows, :k] = w / w.sum(1, keepdims=True)
             if len(pool) > 1:
-                spacing, _ = tree.query(reference["coords"][pool], k=2)
-                n_far += int((dist[:, 0] > _FAR_SPACINGS * np.median(spacing[:, 1])).sum())
+                spacing = spot_distance(reference["coords"][pool])
+                n_far += int((dist[:, 0] > _FAR_SPACINGS * spacing).sum())
         if n_far:
             warnings.warn(
                 f"{n_far} query points lie more than {_FAR_SPACINGS:g} spot spacings from every "

@@ -9,7 +9,7 @@ import pandas as pd
 from scipy import sparse
 
 from spatialvi._keys import LAYERS, OBS, OBSM, UNS, VAR
-from spatialvi.geometry import hex_grid
+from spatialvi.geometry import hex_grid, subspot_offsets
 
 NONE_MARKER = "none"
 
@@ -156,8 +156,7 @@ def synthetic_tissue(
     base = hex_grid(n_spots, spot_distance)
     extent = base.max(axis=0) + spot_distance
     f = int(subspot_factor)
-    offsets_1d = ((np.arange(f) + 0.5) / f - 0.5) * spot_distance
-    sub_offsets = np.array([(ox, oy) for oy in offsets_1d for ox in offsets_1d])
+    sub_offsets = subspot_offsets(f, spot_distance, include_centre=False)
 
     def proportions(xy):
         u, v = xy[:, 0] / extent[0], xy[:, 1] / extent[1]

@@ -118,8 +118,16 @@ class SpatialviModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             train_args[k] for k in _RECIPE_ARGS[7:]
         )
         trainer_kwargs = dict(train_args.get("trainer_kwargs", {}))
+        if isinstance(train_size, bool) or not isinstance(train_size, int | float):
+            raise ValueError(f"`train_size` must be a fraction in (0, 1], got {train_size!r}.")
+        if "validation_size" in trainer_kwargs:
+            raise ValueError(
+                "`validation_size` is not used: the spots not in `train_size` are the validation "
+                "set; pass `train_size=` instead."
+            )
         n_train, n_val = validate_data_split(self.adata.n_obs, train_size, None, None)
         batch_size, drop_last = fit_batch_size(batch_size, n_train)
+        splitter = {"drop_last": drop_last, **trainer_kwargs.pop("datasplitter_kwargs", {})}
         plan = {
             "optimizer": optimizer,
             "lr": lr,
@@ -144,7 +152,7 @@ class SpatialviModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             train_size=train_size,
             batch_size=batch_size,
             early_stopping=False,
-            datasplitter_kwargs={"drop_last": drop_last},
+            datasplitter_kwargs=splitter,
             plan_kwargs=plan,
             **trainer_kwargs,
         )
@@ -186,11 +194,11 @@ class SpatialviModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
 
     # -- outputs ----------------------------------------------------------------------------------
     def output_keys(self, key_added: str | None = None) -> ModelKeys:
-        """Keys :meth:`write_outputs` writes for ``key_added`` (see :func:`_keys.model_keys`)."""
+        """Keys :meth:`write_outputs` writes for ``key_added`` (``spatialvi._keys.model_keys``)."""
         return model_keys(self._model_name, key_added)
 
-    def _has_denoised(self) -> bool:
-        """Whether the model decodes denoised values (:meth:`get_denoised_expression`)."""
+    def _can_denoise(self, adata: AnnData) -> bool:
+        """Whether the model decodes denoised values for ``adata`` (its genes suffice)."""
         return hasattr(self, "get_denoised_expression")
 
     def _output_params(self) -> dict:
@@ -202,7 +210,7 @@ class SpatialviModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         adata: AnnData | None = None,
         key_added: str | None = None,
         copy: bool = False,
-        denoised: bool = True,
+        denoised: bool | None = None,
         batch_size: int | None = None,
     ) -> AnnData | None:
         """Write the latent, the denoised values and the run parameters into ``adata``.
@@ -212,7 +220,8 @@ class SpatialviModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         - ``obsm['X_<model>']`` (or ``obsm[key_added]``): the latent representation
           (:meth:`get_latent_representation`);
         - ``layers['<stem>_denoised']``: the denoised values, for models that decode them
-          (:meth:`get_denoised_expression`) and when ``denoised``;
+          (:meth:`get_denoised_expression`) for ``adata`` (DPVAE: when ``adata`` has the
+          model's genes) unless ``denoised=False``;
         - ``uns['<stem>']``: the run parameters, the keys written and the model's class name;
 
         with ``stem`` = ``key_added`` without a leading ``X_`` (``<model>`` by default).
@@ -226,25 +235,29 @@ class SpatialviModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         copy
             Write into a copy of ``adata`` and return it; ``adata`` is left untouched.
         denoised
-            Whether to compute and write the denoised layer (where the model has one).
+            ``None`` (default): write the denoised layer where the model can decode it for
+            ``adata``; ``True``: require it (an error if it cannot); ``False``: skip it.
         batch_size
             Minibatch size for inference.
 
         Returns
         -------
-        The modified copy if ``copy=True``, else ``None``.
+        The modified copy if ``copy=True``, else ``None``. Everything is computed before
+        anything is written, so an error leaves ``adata`` as it was.
         """
         keys = self.output_keys(key_added)
         target = self.adata if adata is None else adata
         if copy:
             target = target.copy()
-        target.obsm[keys.latent] = self.get_latent_representation(target, batch_size=batch_size)
+        if denoised is None:
+            denoised = self._can_denoise(target)
+        latent = self.get_latent_representation(target, batch_size=batch_size)
+        values = self.get_denoised_expression(target, batch_size=batch_size) if denoised else None
         params = self._output_params()
         params["latent_key"] = keys.latent
-        if denoised and self._has_denoised():
-            target.layers[keys.denoised] = self.get_denoised_expression(
-                target, batch_size=batch_size
-            )
+        target.obsm[keys.latent] = latent
+        if values is not None:
+            target.layers[keys.denoised] = values
             params["denoised_key"] = keys.denoised
         params["model"] = type(self).__name__
         target.uns[keys.uns] = params
