@@ -15,10 +15,10 @@ Usage: ``python benchmarks/dpvae_reconstruction.py --part smacof --sizes 2000 50
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 
 import numpy as np
+from _common import peak_rss_gib
 
 
 def _noisy_distances(n, seed):
@@ -139,7 +139,7 @@ def bench_dlpfc(data_dir, seeds, epochs, dp_weight):
                 print(
                     f"  {task} seed {seed} {name}: disparity {res[name][-1]:.4f}, training "
                     f"{wall:.1f} s ({wall / epochs:.2f} s/epoch), peak RSS "
-                    f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB",
+                    f"{peak_rss_gib():.2f} GiB",
                     flush=True,
                 )
         peer = procrustes_disparity(truth, knn_peer(train, query))

@@ -14,6 +14,7 @@ import argparse
 import warnings
 
 import numpy as np
+from _common import QUIET
 
 
 def main(argv=None) -> None:
@@ -32,14 +33,13 @@ def main(argv=None) -> None:
     from spatialvi.sim import synthetic_tissue
 
     torch.set_num_threads(args.threads)
-    quiet = {"enable_progress_bar": False, "enable_model_summary": False, "logger": False}
     rows = []
     for seed in args.seeds:
         scvi.settings.seed = seed
         adata = synthetic_tissue(n_spots=300, n_genes=80, n_domains=4, random_state=7)
         SpaLDVAE.setup_anndata(adata)
         model = SpaLDVAE(adata, n_gp=3, n_inducing=25)
-        model.train(max_epochs=100, beta=5.0, lr=1e-2, batch_size=64, **quiet)
+        model.train(max_epochs=100, beta=5.0, lr=1e-2, batch_size=64, **QUIET)
         truth = adata.var[VAR.SPATIALLY_VARIABLE].to_numpy()
         lfc = roc_auc_score(truth, model.spatial_scores().to_numpy())
         share = roc_auc_score(truth, model.spatial_scores("expression_share").to_numpy())

@@ -23,44 +23,19 @@ Examples
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-
-QUIET = {"enable_progress_bar": False, "enable_model_summary": False, "logger": False}
-
-
-def _epoch_timer():
-    from lightning.pytorch.callbacks import Callback
-
-    class EpochTimer(Callback):
-        """Records the wall time of each training epoch."""
-
-        def __init__(self):
-            self.times: list[float] = []
-            self._start = 0.0
-
-        def on_train_epoch_start(self, trainer, pl_module):
-            self._start = time.perf_counter()
-
-        def on_train_epoch_end(self, trainer, pl_module):
-            self.times.append(time.perf_counter() - self._start)
-
-    return EpochTimer()
-
-
-def _peak_rss_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+from _common import QUIET, epoch_timer, peak_rss_gib
 
 
 def seconds_per_epoch(adata, n_epochs: int = 5, **model_kwargs) -> float:
     """Median seconds per training epoch (no validation) of SpaVAE with ``model_kwargs``."""
     from spatialvi.model import SpaVAE
 
-    timer = _epoch_timer()
+    timer = epoch_timer()
     model = SpaVAE(adata, **model_kwargs)
     model.train(
         max_epochs=n_epochs, train_size=1.0, early_stopping=False, callbacks=[timer], **QUIET
@@ -92,7 +67,7 @@ def run_dlpfc(
     rows = []
     for seed in seeds:
         scvi.settings.seed = seed
-        timer = _epoch_timer()
+        timer = epoch_timer()
         model = SpaVAE(adata, keep_aspect=keep_aspect)
         start = time.perf_counter()
         model.train(max_epochs=max_epochs, callbacks=[timer], **QUIET)
@@ -112,7 +87,7 @@ def run_dlpfc(
             "wall s": wall,
             "s/epoch": float(np.median(timer.times)),
             "final beta": model.run_params_["final_beta"],
-            "peak RSS GiB": _peak_rss_gib(),
+            "peak RSS GiB": peak_rss_gib(),
         }
         rows.append(row)
         print(
@@ -188,7 +163,7 @@ def run_scaling(spots: list[int], inducing: list[int], n_genes: int, n_epochs: i
             direct = seconds_per_epoch(adata, n_epochs, n_inducing=m, formulation="direct")
             print(
                 f"spots={n} inducing={m}: whitened {white:.3f} s/epoch, direct {direct:.3f} "
-                f"s/epoch, peak RSS {_peak_rss_gib():.2f} GiB",
+                f"s/epoch, peak RSS {peak_rss_gib():.2f} GiB",
                 flush=True,
             )
 

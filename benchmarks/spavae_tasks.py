@@ -66,8 +66,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _common import QUIET
 
-QUIET = {"enable_progress_bar": False, "enable_model_summary": False, "logger": False}
 #: Synthetic-part trainings (epochs) when ``--max-epochs`` is not given.
 SYNTH_SPAVAE_EPOCHS = 150
 SYNTH_SPALDVAE_EPOCHS = 100
