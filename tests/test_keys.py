@@ -27,10 +27,19 @@ def test_default_model_keys_are_the_registered_ones():
         UNS.SPALDVAE,
     )
     assert tuple(model_keys(MODEL.DPVAE)) == (OBSM.X_DPVAE, LAYERS.DPVAE_DENOISED, UNS.DPVAE)
-    for name in (MODEL.SIVAE, MODEL.ADAGVAE):
-        keys = model_keys(name)
-        assert keys.latent in MODEL_LATENTS and keys.uns in UNS
-    assert {model_keys(name).latent for name in MODEL} == set(MODEL_LATENTS)
+    for name, latent, uns in (
+        (MODEL.SIVAE, OBSM.X_SIVAE, UNS.SIVAE),
+        (MODEL.ADAGVAE, OBSM.X_ADAGVAE, UNS.ADAGVAE),
+    ):
+        assert model_keys(name)[::2] == (latent, uns)
+    # The latents tl.cluster looks for are the registered ones of every model.
+    assert MODEL_LATENTS == (
+        OBSM.X_SPAVAE,
+        OBSM.X_SPALDVAE,
+        OBSM.X_DPVAE,
+        OBSM.X_SIVAE,
+        OBSM.X_ADAGVAE,
+    )
     assert cluster_key(OBSM.X_SPAVAE) == OBS.SPAVAE_CLUSTER
     assert reconstruction_uns_key(OBSM.SPATIAL) == UNS.RECONSTRUCT_SPATIAL
     assert tuple(svg_keys()) == (VAR.SPATIAL_SCORE, VAR.SVG_RANK, VAR.SVG_PVAL, UNS.SVG)

@@ -123,6 +123,11 @@ class ModelKeys(NamedTuple):
     """``uns`` key of the run parameters."""
 
 
+def _check_key_added(key_added) -> None:
+    if key_added is not None and (not isinstance(key_added, str) or not key_added):
+        raise ValueError(f"`key_added` must be a non-empty string or None, got {key_added!r}.")
+
+
 def key_stem(key: str) -> str:
     """``key`` without a leading ``X_`` (``'X_spavae'`` → ``'spavae'``)."""
     return key[len(LATENT_PREFIX) :] if key.startswith(LATENT_PREFIX) else key
@@ -141,8 +146,7 @@ def model_keys(model_name: str, key_added: str | None = None) -> ModelKeys:
     ``uns['<stem>']`` with ``stem`` = ``k`` without a leading ``X_`` (so ``'X_spavae'`` and
     ``None`` name the same keys for SpaVAE).
     """
-    if key_added is not None and (not isinstance(key_added, str) or not key_added):
-        raise ValueError(f"`key_added` must be a non-empty string or None, got {key_added!r}.")
+    _check_key_added(key_added)
     latent = latent_key(model_name) if key_added is None else key_added
     stem = key_stem(latent)
     return ModelKeys(latent, f"{stem}_denoised", stem)
@@ -159,10 +163,9 @@ class SvgKeys(NamedTuple):
 
 def svg_keys(key_added: str | None = None) -> SvgKeys:
     """``var['spatial_score' | 'svg_rank' | 'svg_pval']`` and ``uns['svg']``, or ``k_*``/``k``."""
+    _check_key_added(key_added)
     if key_added is None:
         return SvgKeys(VAR.SPATIAL_SCORE, VAR.SVG_RANK, VAR.SVG_PVAL, UNS.SVG)
-    if not isinstance(key_added, str) or not key_added:
-        raise ValueError(f"`key_added` must be a non-empty string or None, got {key_added!r}.")
     return SvgKeys(f"{key_added}_score", f"{key_added}_rank", f"{key_added}_pval", key_added)
 
 
@@ -182,4 +185,4 @@ def demo_key(kind: str, name: str) -> str:
 
 
 #: Latent keys of the package's models (what :func:`spatialvi.tl.cluster` looks for).
-MODEL_LATENTS = (OBSM.X_SPAVAE, OBSM.X_SPALDVAE, OBSM.X_DPVAE, OBSM.X_SIVAE, OBSM.X_ADAGVAE)
+MODEL_LATENTS = tuple(latent_key(name) for name in MODEL)

@@ -329,7 +329,7 @@ class DPVAE(SpatialviModel):
         NB likelihood: the NB means at each observation's own library size; normal likelihood:
         the decoder means. ``adata`` must hold the model's genes in the model's order.
         """
-        if adata is not None and not adata.var_names.equals(self.reference_var_names_):
+        if adata is not None and not self._can_denoise(adata):
             raise ValueError(
                 "Denoised values are computed on the model's genes: `adata` must have the "
                 "training var_names in the same order (`write_outputs` leaves the layer out "

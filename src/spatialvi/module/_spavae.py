@@ -16,7 +16,7 @@ from torch import nn
 from torch.distributions import Normal
 
 from spatialvi._keys import REGISTRY_KEYS
-from spatialvi.nn import MLP, SparseGPPrior, nb_log_likelihood, size_factor
+from spatialvi.nn import MLP, SparseGPPrior, library_size, nb_log_likelihood, size_factor
 
 
 class SpaVAEModule(BaseModuleClass):
@@ -161,7 +161,7 @@ class SpaVAEModule(BaseModuleClass):
 
     def size_factor_from_counts(self, x: torch.Tensor) -> torch.Tensor:
         """Library size / training median, floored at 1 count so all-zero spots stay finite."""
-        return size_factor(x.sum(-1, keepdim=True), self.median_library)
+        return size_factor(library_size(x), self.median_library)
 
     def _cats(self, batch_index: torch.Tensor | None) -> tuple:
         if self.n_batch == 1:

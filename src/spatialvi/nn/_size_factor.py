@@ -18,7 +18,7 @@ def library_size(x) -> np.ndarray | torch.Tensor:
         return x.sum(-1, keepdim=True)
     if sparse.issparse(x):
         return np.asarray(x.sum(1), dtype=np.float64).reshape(-1)
-    return np.asarray(x, dtype=np.float64).sum(-1)
+    return np.asarray(x).sum(-1, dtype=np.float64)
 
 
 def median_library(library) -> float:

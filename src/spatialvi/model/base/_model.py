@@ -110,13 +110,8 @@ class SpatialviModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         missing = [k for k in _RECIPE_ARGS if k not in train_args]
         if missing:
             raise TypeError(f"`train` of {type(self).__name__} must define {missing}.")
-        max_epochs, batch_size, train_size = (train_args[k] for k in _RECIPE_ARGS[:3])
-        early_stopping, patience, rel_delta, restore_best = (
-            train_args[k] for k in _RECIPE_ARGS[3:7]
-        )
-        lr, weight_decay, accelerator, devices, plan_kwargs = (
-            train_args[k] for k in _RECIPE_ARGS[7:]
-        )
+        args = {k: train_args[k] for k in _RECIPE_ARGS}
+        train_size, lr, weight_decay = args["train_size"], args["lr"], args["weight_decay"]
         trainer_kwargs = dict(train_args.get("trainer_kwargs", {}))
         if isinstance(train_size, bool) or not isinstance(train_size, int | float):
             raise ValueError(f"`train_size` must be a fraction in (0, 1], got {train_size!r}.")
@@ -126,7 +121,7 @@ class SpatialviModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
                 "set; pass `train_size=` instead."
             )
         n_train, n_val = validate_data_split(self.adata.n_obs, train_size, None, None)
-        batch_size, drop_last = fit_batch_size(batch_size, n_train)
+        batch_size, drop_last = fit_batch_size(args["batch_size"], n_train)
         splitter = {"drop_last": drop_last, **trainer_kwargs.pop("datasplitter_kwargs", {})}
         plan = {
             "optimizer": optimizer,
@@ -134,21 +129,23 @@ class SpatialviModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             "weight_decay": weight_decay,
             "beta_controller": beta_controller,
         }
-        plan.update(plan_kwargs or {})
+        plan.update(args["plan_kwargs"] or {})
         stopper = None
-        if early_stopping and n_val > 0:
+        if args["early_stopping"] and n_val > 0:
             stopper = RelativeEarlyStopping(
-                self._early_stopping_monitor, patience, rel_delta, restore_best=restore_best
+                self._early_stopping_monitor,
+                args["early_stopping_patience"],
+                args["early_stopping_rel_delta"],
+                restore_best=args["restore_best"],
             )
             trainer_kwargs["callbacks"] = [*trainer_kwargs.get("callbacks", []), stopper]
             trainer_kwargs.setdefault("check_val_every_n_epoch", 1)
         self._before_training(n_train)
-        self._beta_controller = beta_controller
         result = UnsupervisedTrainingMixin.train(
             self,
-            max_epochs=max_epochs,
-            accelerator=accelerator,
-            devices=devices,
+            max_epochs=args["max_epochs"],
+            accelerator=args["accelerator"],
+            devices=args["devices"],
             train_size=train_size,
             batch_size=batch_size,
             early_stopping=False,
@@ -287,18 +284,16 @@ class SpatialviModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         return dict(self.adata_manager.registry["setup_args"])
 
     # -- size factors -----------------------------------------------------------------------------
-    def registered_size_factors(
-        self, adata: AnnData | None = None, median: float | None = None
-    ) -> np.ndarray:
+    def registered_size_factors(self, adata: AnnData | None = None) -> np.ndarray:
         """Size factor of every observation: the registered column, or library / median.
+
+        The median is the module's ``median_library`` (the training spots') where the module
+        stores one, else the median of ``adata``'s libraries.
 
         Parameters
         ----------
         adata
             AnnData set up like the training data (default: the training AnnData).
-        median
-            Median library the size factors are relative to (default: the module's
-            ``median_library``, else the median of ``adata``'s libraries).
         """
         adata = self.adata if adata is None else self._validate_anndata(adata)
         manager = self.get_anndata_manager(adata, required=True)
@@ -306,9 +301,8 @@ class SpatialviModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             sf = manager.get_from_registry(REGISTRY_KEYS.SIZE_FACTOR_KEY)
             return np.asarray(sf, dtype=np.float64).reshape(-1)
         library = library_size(manager.get_from_registry(REGISTRY_KEYS.X_KEY))
-        if median is None:
-            stored = getattr(self.module, "median_library", None)
-            median = median_library(library) if stored is None else float(stored)
+        stored = getattr(self.module, "median_library", None)
+        median = median_library(library) if stored is None else float(stored)
         return size_factor(library, median)
 
     def _section_codes(self, adata: AnnData | None = None) -> np.ndarray:
