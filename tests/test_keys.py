@@ -57,3 +57,9 @@ def test_key_added_moves_every_output():
             model_keys(MODEL.SPAVAE, bad)
         with pytest.raises(ValueError, match="key_added"):
             svg_keys(bad)
+
+
+def test_demo_keys():
+    from spatialvi._keys import demo_key
+
+    assert demo_key(OBSM.SPATIAL, MODEL.DPVAE) == "spatial_dpvae"

@@ -111,3 +111,10 @@ def test_registered_size_factors_are_library_over_median(trained):
     else:
         median = float(model.module.median_library)
         np.testing.assert_allclose(sf, np.maximum(library, 1) / median, rtol=1e-6)
+
+
+def test_train_docstrings_carry_the_shared_arguments():
+    for cls in (SpaVAE, SpaLDVAE, DPVAE):
+        doc = cls.train.__doc__
+        assert "{train_common}" not in doc
+        assert "Lightning device arguments" in doc and "**trainer_kwargs" in doc

@@ -229,3 +229,18 @@ def test_inherited_predictions_write_spaldvae_keys(trained):
     assert OBSM.X_SPALDVAE in fine.obsm and UNS.SPALDVAE in fine.uns
     assert fine.uns[UNS.SPALDVAE]["task"] == "enhance_resolution"
     assert OBSM.X_SPAVAE not in fine.obsm and LAYERS.SPAVAE_DENOISED not in fine.layers
+
+
+def test_spatial_permutations_stay_within_sections():
+    scvi.settings.seed = 0
+    adata = synthetic_tissue(n_spots=60, n_genes=20, n_sections=2, random_state=3)
+    SpaLDVAE.setup_anndata(adata, batch_key=OBS.SECTION)
+    model = SpaLDVAE(adata, n_inducing=9)
+    sections = adata.obs[OBS.SECTION].to_numpy()
+    perms = model.spatial_permutations(5, random_state=1)
+    assert len(perms) == 5
+    for perm in perms:
+        assert sorted(perm) == list(range(adata.n_obs))
+        assert (sections[perm] == sections).all()
+    assert any((perm != perms[0]).any() for perm in perms[1:])
+    np.testing.assert_array_equal(model.spatial_permutations(5, random_state=1)[2], perms[2])
