@@ -26,6 +26,7 @@ class _ObsmKeys(NamedTuple):
     SPATIAL: str = "spatial"
     IMAGE: str = "image"
     POINTS: str = "points"
+    POINTS_DETECTED: str = "points_detected"
     X_SPAVAE: str = "X_spavae"
     X_SPALDVAE: str = "X_spaldvae"
     X_DPVAE: str = "X_dpvae"
@@ -42,6 +43,8 @@ class _ObsKeys(NamedTuple):
     SECTION: str = "section"
     LAYER: str = "layer"
     N_POINTS: str = "n_points"
+    N_POINTS_DETECTED: str = "n_points_detected"
+    LABEL: str = "label"
     SIZE_FACTOR: str = "size_factor"
     TILE_ROW: str = "tile_row"
     TILE_COL: str = "tile_col"
@@ -78,6 +81,8 @@ class _UnsKeys(NamedTuple):
     SIVAE: str = "sivae"
     ADAGVAE: str = "adagvae"
     RECONSTRUCT_SPATIAL: str = "reconstruct_spatial"
+    POINT_PATTERNS: str = "point_patterns"
+    DETECT_POINTS: str = "detect_points"
 
 
 class _ObspKeys(NamedTuple):
@@ -177,6 +182,15 @@ def cluster_key(use_rep: str) -> str:
 def reconstruction_uns_key(key_added: str) -> str:
     """``uns`` key of a spatial reconstruction written to ``obsm[key_added]``."""
     return f"reconstruct_{key_added}"
+
+
+def points_count_key(points_key: str) -> str:
+    """``obs`` column counting the points of ``obsm[points_key]``.
+
+    ``'points'`` → ``'n_points'``; any other key ``k`` → ``'n_<k>'`` (so detected points in
+    ``obsm['points_detected']`` are counted in ``obs['n_points_detected']``).
+    """
+    return OBS.N_POINTS if points_key == OBSM.POINTS else f"n_{points_key}"
 
 
 def demo_key(kind: str, name: str) -> str:

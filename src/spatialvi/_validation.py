@@ -198,3 +198,92 @@ def check_points(
                 f"adata.obsm[{key!r}]; recompute it as `(~np.isnan(points[..., 0])).sum(1)`."
             )
     return points
+
+
+# -- single point patterns (arrays, not AnnData) ------------------------------------------------
+def check_window(window) -> tuple[float, float, float, float]:
+    """Check a rectangular window ``(x_min, x_max, y_min, y_max)`` and return it as floats."""
+    try:
+        values = tuple(float(v) for v in window)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"`window` must be (x_min, x_max, y_min, y_max), got {window!r}."
+        ) from None
+    if len(values) != 4 or not np.isfinite(values).all():
+        raise ValueError(
+            f"`window` must be four finite numbers (x_min, x_max, y_min, y_max), got {window!r}."
+        )
+    x_min, x_max, y_min, y_max = values
+    if not (x_max > x_min and y_max > y_min):
+        raise ValueError(
+            f"`window` {window!r} is empty: need x_min < x_max and y_min < y_max "
+            "(the order is (x_min, x_max, y_min, y_max))."
+        )
+    return values
+
+
+def check_pattern(points, window, name: str = "points") -> np.ndarray:
+    """Check one point pattern in a window; return its points as an ``n × 2`` float64 array.
+
+    Rows that are NaN in both coordinates are the padding of the ``obsm['points']`` convention
+    and are not points; a row with one NaN, an infinite coordinate or a point outside the
+    window is an error (nothing is dropped silently). Zero points is a valid pattern.
+    """
+    x_min, x_max, y_min, y_max = check_window(window)
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.size == 0:
+        return np.zeros((0, 2))
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise ValueError(f"`{name}` must be an n × 2 array of (x, y); got shape {pts.shape}.")
+    nan = np.isnan(pts)
+    if (nan[:, 0] != nan[:, 1]).any():
+        raise ValueError(
+            f"`{name}` has {int((nan[:, 0] != nan[:, 1]).sum())} row(s) with one NaN coordinate; "
+            "NaN marks padding and must fill whole rows."
+        )
+    pts = pts[~nan[:, 0]]
+    if np.isinf(pts).any():
+        raise ValueError(f"`{name}` contains infinite coordinates.")
+    outside = (pts[:, 0] < x_min) | (pts[:, 0] > x_max) | (pts[:, 1] < y_min) | (pts[:, 1] > y_max)
+    if outside.any():
+        first = pts[np.flatnonzero(outside)[0]]
+        raise ValueError(
+            f"`{name}` has {int(outside.sum())} point(s) outside the window "
+            f"[{x_min:g}, {x_max:g}] × [{y_min:g}, {y_max:g}] (e.g. ({first[0]:g}, {first[1]:g})); "
+            "pass the window the pattern was observed in, or convert pixel positions with "
+            "`spatialvi.pp.pixels_to_points`."
+        )
+    return pts
+
+
+def check_radii(radii, window, name: str = "radii", max_fraction: float = 0.5) -> np.ndarray:
+    """Check distances ``radii``: finite, ≥ 0, increasing, at most ``max_fraction`` of the shorter side."""
+    x_min, x_max, y_min, y_max = check_window(window)
+    r = np.atleast_1d(np.asarray(radii, dtype=np.float64))
+    if r.ndim != 1 or r.size == 0:
+        raise ValueError(f"`{name}` must be a non-empty 1-D array of distances.")
+    if not np.isfinite(r).all() or (r < 0).any():
+        raise ValueError(f"`{name}` must be finite and non-negative.")
+    if (np.diff(r) <= 0).any():
+        raise ValueError(f"`{name}` must be strictly increasing.")
+    limit = max_fraction * min(x_max - x_min, y_max - y_min)
+    if r[-1] > limit:
+        raise ValueError(
+            f"`{name}` reaches {r[-1]:g}, beyond the window: edge corrections need distances up "
+            f"to {max_fraction:g} of the shorter window side ({limit:g}); spatstat's default is "
+            "¼ of it."
+        )
+    return r
+
+
+def check_interaction_range(R, window) -> float:
+    """``R`` must lie in ``(0, ½ of the shorter side of window)``."""
+    x_min, x_max, y_min, y_max = check_window(window)
+    half = 0.5 * min(x_max - x_min, y_max - y_min)
+    R = float(R)
+    if not (0 < R < half):
+        raise ValueError(
+            f"The interaction range `R` = {R!r} must lie in (0, {half:g}): above 0 and below "
+            "half the shorter window side, so that the eroded window is not empty."
+        )
+    return R
