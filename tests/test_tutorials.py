@@ -7,7 +7,11 @@ from pathlib import Path
 import pytest
 
 TUTORIALS = Path(__file__).resolve().parents[1] / "tutorials"
-REAL_DATA = {"dpvae_reconstruction.ipynb": ("dlpfc",), "spavae_dlpfc.ipynb": ("dlpfc",)}
+REAL_DATA = {
+    "dpvae_reconstruction.ipynb": ("dlpfc",),
+    "point_patterns.ipynb": ("smfish",),
+    "spavae_dlpfc.ipynb": ("dlpfc",),
+}
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in TUTORIALS.glob("*.ipynb")))

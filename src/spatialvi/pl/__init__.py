@@ -1,5 +1,6 @@
-"""Plots (matplotlib), returning Axes, accepting ``ax=`` and ``save=``."""
+"""Plots (matplotlib), returning Axes or Figures, accepting ``save=``."""
 
+from spatialvi.pl._points import point_images, summary_function
 from spatialvi.pl._spatial import spatial_scatter
 
-__all__ = ["spatial_scatter"]
+__all__ = ["point_images", "spatial_scatter", "summary_function"]

@@ -1,0 +1,220 @@
+"""Plots of point patterns in images: images with their points, and summary functions by group."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spatialvi._keys import OBS, OBSM, points_count_key
+
+
+def _rows(points: np.ndarray, i: int) -> np.ndarray:
+    row = points[i]
+    return row[~np.isnan(row[:, 0])]
+
+
+def point_images(
+    adata,
+    obs: list | None = None,
+    n_per_group: int = 2,
+    groupby: str | None = OBS.LABEL,
+    image_key: str = OBSM.IMAGE,
+    points_key: str | None = OBSM.POINTS,
+    detected_key: str | None = None,
+    channel: int = 0,
+    axes_size: float = 2.2,
+    save: str | None = None,
+):
+    """Images with their point sets: true points as circles, detected points as crosses.
+
+    Parameters
+    ----------
+    adata
+        AnnData with ``obsm[image_key]`` (``n × C × H × W``) and optionally point sets
+        (``n × K × 2``, image units, NaN-padded).
+    obs
+        Observations to show (names or integer positions); by default the first
+        ``n_per_group`` of each group of ``obs[groupby]`` (one column per group), or the first
+        ``n_per_group`` observations without ``groupby``.
+    n_per_group
+        Images per group (rows of the grid).
+    groupby
+        ``obs`` column grouping the images, or ``None``.
+    image_key, points_key, detected_key
+        ``obsm`` keys of the images, the true and the detected points (``None`` to skip).
+    channel
+        Image channel shown.
+    axes_size
+        Side of each panel in inches.
+    save
+        File to save the figure to.
+
+    Returns
+    -------
+    The :class:`matplotlib.figure.Figure`.
+    """
+    import matplotlib.pyplot as plt
+
+    from spatialvi._validation import check_images, check_points
+
+    images = check_images(adata, image_key)
+    h, w = images.shape[-2:]
+    scale = max(h, w)
+    sets = {
+        key: check_points(adata, key, image_key, points_count_key(key))
+        for key in (points_key, detected_key)
+        if key is not None
+    }
+    if obs is not None:
+        index = [adata.obs_names.get_loc(o) if isinstance(o, str) else int(o) for o in obs]
+        columns = [("", index)]
+    elif groupby is not None:
+        if groupby not in adata.obs:
+            raise KeyError(
+                f"`groupby={groupby!r}` is not an adata.obs column; pass groupby=None or obs=[...]."
+            )
+        labels = adata.obs[groupby]
+        groups = labels.cat.categories if hasattr(labels, "cat") else sorted(labels.unique())
+        columns = [
+            (str(g), list(np.flatnonzero((labels == g).to_numpy())[:n_per_group])) for g in groups
+        ]
+    else:
+        columns = [("", list(range(min(n_per_group, adata.n_obs))))]
+    n_rows = max(len(idx) for _, idx in columns)
+    fig, axes = plt.subplots(
+        n_rows,
+        len(columns),
+        figsize=(axes_size * len(columns), axes_size * n_rows),
+        squeeze=False,
+    )
+    for c, (title, idx) in enumerate(columns):
+        for r in range(n_rows):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r >= len(idx):
+                ax.set_axis_off()
+                continue
+            i = idx[r]
+            ax.imshow(images[i, channel], cmap="gray", interpolation="nearest")
+            for key, style in ((points_key, "true"), (detected_key, "detected")):
+                if key is None:
+                    continue
+                pixels = _rows(sets[key], i) * scale - 0.5
+                if style == "true":
+                    ax.scatter(*pixels.T, s=30, facecolors="none", edgecolors="tab:orange", lw=0.8)
+                else:
+                    ax.scatter(*pixels.T, s=14, marker="x", c="tab:cyan", lw=0.8)
+            if r == 0 and title:
+                ax.set_title(title, fontsize=9)
+    handles = []
+    if points_key is not None:
+        handles.append(
+            plt.Line2D([], [], ls="", marker="o", mfc="none", mec="tab:orange", label=points_key)
+        )
+    if detected_key is not None:
+        handles.append(plt.Line2D([], [], ls="", marker="x", c="tab:cyan", label=detected_key))
+    if handles:
+        fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
+    fig.tight_layout(rect=(0, 0.05 if handles else 0, 1, 1))
+    if save is not None:
+        fig.savefig(save, dpi=150, bbox_inches="tight")
+    return fig
+
+
+def summary_function(
+    adata,
+    function: str = "L",
+    radii=None,
+    groupby: str | None = OBS.LABEL,
+    points_key: str = OBSM.POINTS,
+    window=None,
+    ax=None,
+    save: str | None = None,
+):
+    """Mean ± sd of a summary function of each image's points, per group.
+
+    ``function`` is ``'L'`` (drawn as ``L(r) − r``, 0 for complete spatial randomness),
+    ``'K'``, ``'g'`` (pair correlation, 1 for CSR) or ``'G'``; see :mod:`spatialvi.metrics`.
+    Images with too few points for the function are left out of the mean (and counted in the
+    legend).
+
+    Parameters
+    ----------
+    adata
+        AnnData with point sets in ``obsm[points_key]``.
+    function
+        Which summary function.
+    radii
+        Distances; by default 64 up to ¼ of the shorter window side.
+    groupby
+        ``obs`` column of groups (one curve each), or ``None`` for one curve.
+    points_key
+        ``obsm`` key of the point sets.
+    window
+        ``(x_min, x_max, y_min, y_max)``; by default from the images (``obsm['image']``) or
+        ``uns['image']['window']``, else the unit square.
+    ax, save
+        Axes to draw in, file to save to.
+
+    Returns
+    -------
+    The :class:`matplotlib.axes.Axes` drawn in.
+    """
+    import warnings
+
+    import matplotlib.pyplot as plt
+
+    from spatialvi import metrics
+    from spatialvi._keys import UNS
+    from spatialvi._validation import check_points
+
+    funcs = {
+        "L": metrics.l_function,
+        "K": metrics.k_function,
+        "g": metrics.pair_correlation,
+        "G": metrics.g_function,
+    }
+    if function not in funcs:
+        raise ValueError(f"`function` must be one of {sorted(funcs)}, got {function!r}.")
+    points = check_points(adata, points_key, count_key=points_count_key(points_key))
+    if window is None:
+        if OBSM.IMAGE in adata.obsm:
+            h, w = np.asarray(adata.obsm[OBSM.IMAGE]).shape[-2:]
+            window = (0.0, w / max(h, w), 0.0, h / max(h, w))
+        elif UNS.IMAGE in adata.uns and "window" in adata.uns[UNS.IMAGE]:
+            window = tuple(adata.uns[UNS.IMAGE]["window"])
+        else:
+            window = (0.0, 1.0, 0.0, 1.0)
+    side = min(window[1] - window[0], window[3] - window[2])
+    r = np.linspace(0.0, side / 4, 64) if radii is None else np.asarray(radii, dtype=float)
+    if groupby is not None and groupby not in adata.obs:
+        raise KeyError(f"`groupby={groupby!r}` is not an adata.obs column; pass groupby=None.")
+    labels = adata.obs[groupby] if groupby is not None else None
+    groups = (
+        [None]
+        if labels is None
+        else (labels.cat.categories if hasattr(labels, "cat") else sorted(labels.unique()))
+    )
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4))
+    for g in groups:
+        idx = range(adata.n_obs) if g is None else np.flatnonzero((labels == g).to_numpy())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # undefined for tiny patterns: left out below
+            values = np.array([funcs[function](_rows(points, i), r, window) for i in idx])
+        values = values[np.isfinite(values[:, 1:]).all(axis=1)]
+        if function == "L":
+            values = values - r
+        mean, sd = values.mean(axis=0), values.std(axis=0)
+        label = ("all" if g is None else str(g)) + f" (n={len(values)})"
+        (line,) = ax.plot(r, mean, label=label)
+        ax.fill_between(r, mean - sd, mean + sd, color=line.get_color(), alpha=0.15, lw=0)
+    reference = {"L": 0.0, "g": 1.0}
+    if function in reference:
+        ax.axhline(reference[function], color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("r (image units)")
+    ax.set_ylabel({"L": "L(r) − r", "K": "K(r)", "g": "g(r)", "G": "G(r)"}[function])
+    ax.legend(frameon=False, fontsize=8)
+    if save is not None:
+        ax.figure.savefig(save, dpi=150, bbox_inches="tight")
+    return ax
