@@ -77,7 +77,7 @@ def _poisson_patterns(n_patterns, intensity, window, seed):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_poisson_k_l_g_match_theory(seed):
-    """200 Poisson patterns (λ = 100, 1.2 × 1 window): mean K, L, G within 4 standard errors."""
+    """200 Poisson patterns (λ = 100, 1.2 × 1 window): mean K, L, pcf, G within 4 standard errors."""
     window = (0.0, 1.2, 0.0, 1.0)
     r = np.linspace(0.0, 0.25, 26)[1:]
     patterns = _poisson_patterns(200, 100.0, window, seed)
@@ -87,6 +87,16 @@ def test_poisson_k_l_g_match_theory(seed):
         assert np.abs(z).max() < 4, (correction, z)
     lvals = np.array([metrics.l_function(p, r, window) for p in patterns])
     assert np.abs(lvals.mean(0) - r).max() < 4 * (lvals.std(0, ddof=1) / np.sqrt(200)).max()
+    # pair correlation: E ĝ = 1 for r ≥ h once the λ² estimate is replaced by the true λ
+    counts = np.array([len(p) for p in patterns])
+    rescale = (counts * (counts - 1) / (100.0 * 1.2) ** 2)[:, None]
+    h = 0.15 / np.sqrt(100.0)
+    r_pcf = np.linspace(h, 0.25, 25)
+    pcf = np.array(
+        [metrics.pair_correlation(p, r_pcf, window, bandwidth=h, method="exact") for p in patterns]
+    )
+    pcf = pcf * rescale
+    assert np.abs((pcf.mean(0) - 1) / (pcf.std(0, ddof=1) / np.sqrt(200))).max() < 4
     # G's censoring is resolved on the grid of radii (as in spatstat): use a fine one
     r_g = np.linspace(0.0, 0.12, 481)
     theory = 1 - np.exp(-100 * np.pi * r_g**2)
