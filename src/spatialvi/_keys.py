@@ -27,6 +27,7 @@ class _ObsmKeys(NamedTuple):
     IMAGE: str = "image"
     POINTS: str = "points"
     POINTS_DETECTED: str = "points_detected"
+    POINTS_SIMULATED: str = "points_simulated"
     X_SPAVAE: str = "X_spavae"
     X_SPALDVAE: str = "X_spaldvae"
     X_DPVAE: str = "X_dpvae"
@@ -83,6 +84,7 @@ class _UnsKeys(NamedTuple):
     RECONSTRUCT_SPATIAL: str = "reconstruct_spatial"
     POINT_PATTERNS: str = "point_patterns"
     DETECT_POINTS: str = "detect_points"
+    SIMULATE_POINTS: str = "simulate_points"
 
 
 class _ObspKeys(NamedTuple):

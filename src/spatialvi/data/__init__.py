@@ -1,6 +1,7 @@
 """AnnData registration for spatialvi models (scvi-tools fields and manager)."""
 
 from spatialvi.data._manager import (
+    PointSetsObsmField,
     SpatialviAnnDataManager,
     TrainingOnlyCategoricalObsField,
     TrainingOnlyField,
@@ -8,6 +9,7 @@ from spatialvi.data._manager import (
 )
 
 __all__ = [
+    "PointSetsObsmField",
     "SpatialviAnnDataManager",
     "TrainingOnlyCategoricalObsField",
     "TrainingOnlyField",

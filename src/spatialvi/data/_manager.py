@@ -29,6 +29,18 @@ class TrainingOnlyObsmField(TrainingOnlyField, ObsmField):
     """An :class:`~scvi.data.fields.ObsmField` that a query AnnData may lack."""
 
 
+class PointSetsObsmField(TrainingOnlyObsmField):
+    """Training-only NaN-padded point sets (``n × K_max × 2``) whose ``K_max`` may differ per AnnData.
+
+    The padded width is an artefact of the largest pattern, not a feature dimension, so a
+    query AnnData is registered with its own width instead of the training one.
+    """
+
+    def transfer_field(self, state_registry: dict, adata_target, **kwargs) -> dict:
+        self.validate_field(adata_target)
+        return {self.COLUMN_NAMES_KEY: self._setup_column_names(adata_target)}
+
+
 class TrainingOnlyCategoricalObsField(TrainingOnlyField, CategoricalObsField):
     """A :class:`~scvi.data.fields.CategoricalObsField` that a query AnnData may lack."""
 

@@ -1,4 +1,4 @@
-"""Geometry below the models: SMACOF, Procrustes, spot layouts, coordinate frames.
+"""Geometry below the models: SMACOF, Procrustes, spot layouts, coordinate and image frames.
 
 Models and verbs both use these functions; this package imports neither (nor AnnData).
 """
@@ -7,6 +7,12 @@ from spatialvi.geometry._frames import (
     coordinate_rescaling,
     grid_inducing_points,
     kmeans_inducing_points,
+)
+from spatialvi.geometry._image_frames import (
+    image_scale,
+    image_window,
+    pixels_to_points,
+    points_to_pixels,
 )
 from spatialvi.geometry._procrustes import similarity_fit
 from spatialvi.geometry._smacof import SmacofResult, smacof, torgerson
@@ -17,7 +23,11 @@ __all__ = [
     "coordinate_rescaling",
     "grid_inducing_points",
     "hex_grid",
+    "image_scale",
+    "image_window",
     "kmeans_inducing_points",
+    "pixels_to_points",
+    "points_to_pixels",
     "similarity_fit",
     "smacof",
     "spot_distance",

@@ -1,7 +1,9 @@
 """Shared building blocks (pure torch, no AnnData): likelihood, MLP, size factors, GP prior,
-Gibbs point-process pseudo-likelihood."""
+conv encoder/decoder, Gibbs point-process head and pseudo-likelihood."""
 
+from spatialvi.nn._conv import ConvDecoder, ConvEncoder
 from spatialvi.nn._gibbs import (
+    GibbsHead,
     Quadrature,
     eroded_window,
     in_domain,
@@ -22,8 +24,11 @@ from spatialvi.nn._sparse_gp import (
 __all__ = [
     "MLP",
     "CauchyKernel",
+    "ConvDecoder",
+    "ConvEncoder",
     "EQKernel",
     "GPPosterior",
+    "GibbsHead",
     "Quadrature",
     "SparseGPPrior",
     "eroded_window",

@@ -218,3 +218,92 @@ def summary_function(
     if save is not None:
         ax.figure.savefig(save, dpi=150, bbox_inches="tight")
     return ax
+
+
+def potentials(
+    model,
+    adata=None,
+    groupby: str | None = OBS.LABEL,
+    radii=None,
+    show_phi: bool = True,
+    grid_size: int = 32,
+    save: str | None = None,
+):
+    """The Gibbs potentials a trained SIVAE infers from each image, averaged per group.
+
+    Left: the pair potential ψ(r) (mean ± sd over each group's images; positive is repulsion,
+    negative attraction, 0 no interaction), drawn up to the interaction range where the decay
+    w(r) switches it off. Right (``show_phi``): the mean first-order potential φ(u) of each
+    group over the window (low φ = high intensity).
+
+    Parameters
+    ----------
+    model
+        A trained :class:`~spatialvi.model.SIVAE`.
+    adata
+        AnnData with images (default: the training data).
+    groupby
+        ``obs`` column grouping the images, or ``None``.
+    radii, grid_size
+        Passed to :meth:`~spatialvi.model.SIVAE.get_potentials`.
+    show_phi
+        Also draw the φ maps.
+    save
+        File to save the figure to.
+
+    Returns
+    -------
+    The :class:`matplotlib.figure.Figure`.
+    """
+    import matplotlib.pyplot as plt
+
+    target = model.adata if adata is None else adata
+    pots = model.get_potentials(target, radii=radii, grid_size=grid_size)
+    if groupby is not None and groupby not in target.obs:
+        raise KeyError(f"`groupby={groupby!r}` is not an adata.obs column; pass groupby=None.")
+    labels = None if groupby is None else target.obs[groupby]
+    groups = (
+        [None]
+        if labels is None
+        else list(labels.cat.categories if hasattr(labels, "cat") else sorted(labels.unique()))
+    )
+    n_maps = len(groups) if show_phi else 0
+    fig, axes = plt.subplots(
+        1,
+        1 + n_maps,
+        figsize=(4.5 + 2.2 * n_maps, 3.6),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [2.0] + [1.0] * n_maps},
+    )
+    ax = axes[0, 0]
+    r = pots["radii"]
+    x_min, x_max = pots["x"][0], pots["x"][-1]
+    y_min, y_max = pots["y"][0], pots["y"][-1]
+    phi_lims = np.percentile(pots["phi"], [2, 98])
+    for k, g in enumerate(groups):
+        sel = np.ones(len(pots["psi"]), bool) if g is None else (labels == g).to_numpy()
+        mean, sd = pots["psi"][sel].mean(0), pots["psi"][sel].std(0)
+        (line,) = ax.plot(r, mean, label="all" if g is None else str(g))
+        ax.fill_between(r, mean - sd, mean + sd, color=line.get_color(), alpha=0.15, lw=0)
+        if show_phi:
+            m = axes[0, 1 + k]
+            im = m.imshow(
+                pots["phi"][sel].mean(0),
+                origin="upper",
+                extent=(x_min, x_max, y_max, y_min),
+                vmin=phi_lims[0],
+                vmax=phi_lims[1],
+                cmap="viridis",
+            )
+            m.set_title("all" if g is None else str(g), fontsize=8)
+            m.set_xticks([])
+            m.set_yticks([])
+    ax.axhline(0.0, color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("r (image units)")
+    ax.set_ylabel("ψ(r)  (> 0 repulsion)")
+    ax.legend(frameon=False, fontsize=7)
+    if show_phi:
+        fig.colorbar(im, ax=list(axes[0, 1:]), shrink=0.8, label="φ(u)")
+    if save is not None:
+        fig.savefig(save, dpi=150, bbox_inches="tight")
+    return fig

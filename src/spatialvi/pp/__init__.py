@@ -1,13 +1,9 @@
-"""Preprocessing into AnnData: image tiling, pixel/point coordinate conventions, spot detection."""
+"""Preprocessing into AnnData: image tiling, spot detection; the pixel/point coordinate
+conventions of :mod:`spatialvi.geometry` are re-exported here, where users import them."""
 
+from spatialvi.geometry import image_scale, image_window, pixels_to_points, points_to_pixels
 from spatialvi.pp._detect import detect_points, detect_spots
-from spatialvi.pp._images import (
-    image_scale,
-    image_window,
-    pixels_to_points,
-    points_to_pixels,
-    tile_image,
-)
+from spatialvi.pp._images import tile_image
 
 __all__ = [
     "detect_points",

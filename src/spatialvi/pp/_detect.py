@@ -49,7 +49,7 @@ import numpy as np
 
 from spatialvi._keys import OBSM, UNS, points_count_key
 from spatialvi._validation import check_images
-from spatialvi.pp._images import pixels_to_points
+from spatialvi.geometry import pixels_to_points
 
 if TYPE_CHECKING:
     from anndata import AnnData

@@ -1,10 +1,17 @@
-"""Birth–death–shift Metropolis–Hastings for the Strauss process (numba).
+"""Birth–death–shift Metropolis–Hastings for pairwise Gibbs point processes (numba).
 
 Written by hand: no Python library simulates Gibbs point processes (spatstat's ``rmh`` is R).
-The chain follows spatstat's defaults (SPEC "Point processes"): with probability ``p_shift`` a
-uniformly chosen point moves to a uniform location in the window, otherwise a birth or a death
-is proposed with probabilities ``q_birth`` and ``1 − q_birth``. Random numbers come in as
-arrays drawn by numpy's Generator, so results are reproducible from ``random_state``.
+The conditional intensity is tabulated:
+
+    log λ(u; X) = log_beta(u) − Σ_{v ∈ X, ‖u − v‖ ≤ range} pair(‖u − v‖)
+
+with ``log_beta`` on a regular grid over the window (one cell for a homogeneous process) and the
+pair potential ``pair`` on a regular grid of distances over ``[0, range]`` (one bin for a
+Strauss process: ``pair = −log γ``). The chain follows spatstat's defaults (SPEC "Point
+processes"): with probability ``p_shift`` a uniformly chosen point moves to a uniform location
+in the window, otherwise a birth or a death is proposed with probabilities ``q_birth`` and
+``1 − q_birth``; acceptance is decided in log space. Random numbers come in as arrays drawn by
+numpy's Generator, so results are reproducible from ``random_state``.
 """
 
 from __future__ import annotations
@@ -14,35 +21,40 @@ from numba import njit
 
 
 @njit(cache=True)
-def _neighbours(x, y, n, u, v, skip, r2):  # pragma: no cover - jitted
-    """Number of points ``k ≠ skip`` among the first ``n`` within distance ``√r2`` of (u, v)."""
-    count = 0
+def _pair_energy(x, y, n, u, v, skip, table, r2_max, bin_width):  # pragma: no cover - jitted
+    """Σ pair(‖(u, v) − x_k‖) over the first ``n`` points ``k ≠ skip`` within the range."""
+    total = 0.0
+    n_bins = table.shape[0]
     for k in range(n):
         if k != skip:
             dx = x[k] - u
             dy = y[k] - v
-            if dx * dx + dy * dy <= r2:
-                count += 1
-    return count
+            d2 = dx * dx + dy * dy
+            if d2 <= r2_max:
+                if n_bins == 1:
+                    total += table[0]
+                else:
+                    total += table[min(int(np.sqrt(d2) / bin_width), n_bins - 1)]
+    return total
 
 
 @njit(cache=True)
-def _beta_at(beta_grid, u, v, x_min, y_min, width, height):  # pragma: no cover - jitted
-    rows, cols = beta_grid.shape
+def _grid_value(grid, u, v, x_min, y_min, width, height):  # pragma: no cover - jitted
+    rows, cols = grid.shape
     c = min(int((u - x_min) / width * cols), cols - 1)
     r = min(int((v - y_min) / height * rows), rows - 1)
-    return beta_grid[r, c]
+    return grid[r, c]
 
 
 @njit(cache=True)
-def strauss_chain(
+def gibbs_chain(
     x,
     y,
     n,
-    beta_grid,
+    log_beta,
     window,
-    gamma,
-    radius,
+    table,
+    pair_range,
     moves,
     picks,
     new_x,
@@ -51,38 +63,46 @@ def strauss_chain(
     p_shift,
     q_birth,
 ):  # pragma: no cover - jitted
-    """Run the chain in place on the first ``n`` entries of ``x, y``; return the final ``n``.
+    """Run the chain in place on the first ``n`` entries of ``x, y``.
 
-    ``beta_grid`` holds β(u) on a regular grid over ``window`` (one cell for a homogeneous
-    process); ``x`` and ``y`` have the capacity that caps the number of points.
+    ``x`` and ``y`` have the capacity that caps the number of points. Returns the final ``n``
+    and the number of births refused because the cap was reached.
     """
     x_min, x_max, y_min, y_max = window[0], window[1], window[2], window[3]
     width = x_max - x_min
     height = y_max - y_min
-    area = width * height
-    r2 = radius * radius
+    log_area = np.log(width * height)
+    r2_max = pair_range * pair_range
+    bin_width = pair_range / table.shape[0]
     capacity = x.shape[0]
-    q_death = 1.0 - q_birth
+    log_qb = np.log(q_birth)
+    log_qd = np.log(1.0 - q_birth)
+    capped = 0
     for s in range(moves.shape[0]):
         u = x_min + new_x[s] * width
         v = y_min + new_y[s] * height
+        log_u = np.log(accepts[s])
         if moves[s] < p_shift:
             if n == 0:
                 continue
             i = min(int(picks[s] * n), n - 1)
-            t_old = _neighbours(x, y, n, x[i], y[i], i, r2)
-            t_new = _neighbours(x, y, n, u, v, i, r2)
-            lam_old = _beta_at(beta_grid, x[i], y[i], x_min, y_min, width, height) * gamma**t_old
-            lam_new = _beta_at(beta_grid, u, v, x_min, y_min, width, height) * gamma**t_new
-            if lam_old <= 0.0 or accepts[s] * lam_old < lam_new:
+            old = _grid_value(log_beta, x[i], y[i], x_min, y_min, width, height) - _pair_energy(
+                x, y, n, x[i], y[i], i, table, r2_max, bin_width
+            )
+            new = _grid_value(log_beta, u, v, x_min, y_min, width, height) - _pair_energy(
+                x, y, n, u, v, i, table, r2_max, bin_width
+            )
+            if old == -np.inf or log_u < new - old:
                 x[i] = u
                 y[i] = v
         elif moves[s] < p_shift + (1.0 - p_shift) * q_birth:
             if n >= capacity:
+                capped += 1
                 continue
-            t = _neighbours(x, y, n, u, v, -1, r2)
-            lam = _beta_at(beta_grid, u, v, x_min, y_min, width, height) * gamma**t
-            if accepts[s] * q_birth * (n + 1) < lam * area * q_death:
+            lam = _grid_value(log_beta, u, v, x_min, y_min, width, height) - _pair_energy(
+                x, y, n, u, v, -1, table, r2_max, bin_width
+            )
+            if log_u + log_qb + np.log(n + 1.0) < lam + log_area + log_qd:
                 x[n] = u
                 y[n] = v
                 n += 1
@@ -90,38 +110,39 @@ def strauss_chain(
             if n == 0:
                 continue
             i = min(int(picks[s] * n), n - 1)
-            t = _neighbours(x, y, n, x[i], y[i], i, r2)
-            lam = _beta_at(beta_grid, x[i], y[i], x_min, y_min, width, height) * gamma**t
-            if accepts[s] * q_death * lam * area < q_birth * n:
+            lam = _grid_value(log_beta, x[i], y[i], x_min, y_min, width, height) - _pair_energy(
+                x, y, n, x[i], y[i], i, table, r2_max, bin_width
+            )
+            if lam == -np.inf or log_u + log_qd + lam + log_area < log_qb + np.log(float(n)):
                 x[i] = x[n - 1]
                 y[i] = y[n - 1]
                 n -= 1
-    return n
+    return n, capped
 
 
-def run_strauss_chain(
-    beta_grid: np.ndarray,
+def run_gibbs_chain(
+    log_beta: np.ndarray,
     window: tuple[float, float, float, float],
-    gamma: float,
-    radius: float,
+    pair_table: np.ndarray,
+    pair_range: float,
     n_steps: int,
     capacity: int,
     rng: np.random.Generator,
     p_shift: float = 0.9,
     q_birth: float = 0.5,
-) -> tuple[np.ndarray, bool]:
-    """Simulate from the empty pattern; return the points and whether the cap was reached."""
+) -> tuple[np.ndarray, int]:
+    """Simulate from the empty pattern; return the points and the births refused at the cap."""
     x = np.zeros(capacity)
     y = np.zeros(capacity)
     draws = rng.random((5, n_steps))
-    n = strauss_chain(
+    n, capped = gibbs_chain(
         x,
         y,
         0,
-        np.ascontiguousarray(beta_grid, dtype=np.float64),
+        np.ascontiguousarray(log_beta, dtype=np.float64),
         np.asarray(window, dtype=np.float64),
-        float(gamma),
-        float(radius),
+        np.ascontiguousarray(np.atleast_1d(pair_table), dtype=np.float64),
+        float(pair_range),
         draws[0],
         draws[1],
         draws[2],
@@ -130,4 +151,4 @@ def run_strauss_chain(
         p_shift,
         q_birth,
     )
-    return np.column_stack([x[:n], y[:n]]), n >= capacity
+    return np.column_stack([x[:n], y[:n]]), int(capped)

@@ -173,7 +173,7 @@ def strauss_process(
     random_state
         Seed or :class:`numpy.random.Generator`.
     """
-    from spatialvi.sim._mh_kernel import run_strauss_chain
+    from spatialvi.sim._mh_kernel import run_gibbs_chain
 
     window = check_window(window)
     beta = _positive("beta", beta)
@@ -186,10 +186,12 @@ def strauss_process(
     check_interaction_range(R, window)
     if int(n_steps) != n_steps or n_steps < 1:
         raise ValueError(f"`n_steps` must be a positive integer, got {n_steps!r}.")
-    grid = beta * trend_grid(trend, window)
+    with np.errstate(divide="ignore"):
+        log_beta = np.log(beta * trend_grid(trend, window))
+        pair = -np.log(gamma)  # +inf for a hard core
     capacity = int(max_points) if max_points is not None else int(10 * beta * _area(window)) + 100
-    points, capped = run_strauss_chain(
-        grid, window, gamma, float(R), int(n_steps), capacity, _rng(random_state)
+    points, capped = run_gibbs_chain(
+        log_beta, window, np.array([pair]), float(R), int(n_steps), capacity, _rng(random_state)
     )
     if capped:
         raise ValueError(

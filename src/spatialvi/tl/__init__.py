@@ -15,6 +15,7 @@ from spatialvi.geometry import (
 from spatialvi.tl._cluster import cluster, refine_labels
 from spatialvi.tl._gibbs_fit import StraussFit, fit_strauss
 from spatialvi.tl._reconstruct import reconstruct_spatial
+from spatialvi.tl._simulate import simulate_points
 from spatialvi.tl._svg import permutation_pvalues, spatially_variable_genes
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "permutation_pvalues",
     "reconstruct_spatial",
     "refine_labels",
+    "simulate_points",
     "smacof",
     "spatially_variable_genes",
     "spot_distance",

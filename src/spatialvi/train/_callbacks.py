@@ -93,3 +93,40 @@ class RelativeEarlyStopping(Callback):
             pl_module.load_state_dict(self._lowest_state)
             self.restored_epoch = self.lowest_epoch
         self._lowest_state = None
+
+
+class Throughput(Callback):
+    """Training throughput: observations (e.g. images) per second of training-epoch wall time.
+
+    Counts the observations of every training minibatch and the wall time from the start of
+    each training epoch to its end (validation excluded); :attr:`per_second` is their ratio
+    over the whole training, logged as ``"throughput"`` each epoch.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.on_train_start(None, None)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.n_seen, self.seconds, self._start = 0, 0.0, None
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        import time
+
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        first = next(iter(batch.values())) if isinstance(batch, dict) else batch[0]
+        self.n_seen += int(first.shape[0])
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        import time
+
+        if self._start is not None:
+            self.seconds += time.perf_counter() - self._start
+        pl_module.log("throughput", self.per_second, on_step=False, on_epoch=True)
+
+    @property
+    def per_second(self) -> float:
+        """Observations per second so far (0 before any epoch ended)."""
+        return self.n_seen / self.seconds if self.seconds > 0 else 0.0

@@ -1,0 +1,151 @@
+"""SIVAE module: conv VAE on images + a Gibbs point-process head on the latent (SI-VAE).
+
+Loss per image (averaged over the minibatch):
+
+    −log p(x | z) − pl_weight · (P / n̄_D) · log PL(X | z) + β · KL(q(z | x) ‖ N(0, I))
+
+- ``p(x | z)``: Gaussian with the decoder's mean and one learned standard deviation per
+  channel, summed over the ``P = C·H·W`` pixels;
+- ``log PL``: the border-corrected log pseudo-likelihood of the image's points on the window
+  eroded by ``erosion`` (:func:`spatialvi.nn.log_pseudo_likelihood`, midpoint grid of
+  ``n_grid²`` dummy points), intensity from :class:`spatialvi.nn.GibbsHead`;
+- ``P / n̄_D`` (``n̄_D``: mean number of points in the eroded window over the training images)
+  puts the two likelihoods on one scale: per point the pseudo-likelihood weighs as much as the
+  image does per pixel, times ``pl_weight``. ``pl_weight`` therefore keeps its meaning across
+  image sizes and point densities: 1 gives the point pattern as much weight as the image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
+from torch.distributions import Normal, kl_divergence
+
+from spatialvi._keys import REGISTRY_KEYS
+from spatialvi.nn import (
+    ConvDecoder,
+    ConvEncoder,
+    GibbsHead,
+    in_domain,
+    log_pseudo_likelihood,
+    quadrature_grid,
+)
+
+
+class SIVAEModule(BaseModuleClass):
+    """Torch module of :class:`~spatialvi.model.SIVAE`.
+
+    Parameters
+    ----------
+    image_shape
+        ``(C, H, W)``.
+    window
+        Observation window of the images' points (SPEC image units).
+    n_latent
+        Latent dimension.
+    pl_weight
+        Weight of the pseudo-likelihood (``0``: the plain VAE of the same architecture).
+    interaction_range
+        Range ``L`` of the pair potential.
+    erosion
+        Border of the eroded window ``D = W ⊖ erosion`` of the pseudo-likelihood.
+    mean_points_in_domain
+        ``n̄_D`` of the training images (the scale of the pseudo-likelihood).
+    image_mean, image_sd
+        Standardisation of the encoder's input.
+    n_grid
+        Dummy points per side of the quadrature over ``D``.
+    channels, n_hidden
+        Conv encoder/decoder sizes (:class:`~spatialvi.nn.ConvEncoder`).
+    head_hidden, n_basis
+        Gibbs head sizes (:class:`~spatialvi.nn.GibbsHead`).
+    """
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        window: tuple[float, float, float, float],
+        n_latent: int = 10,
+        pl_weight: float = 1.0,
+        interaction_range: float = 0.25,
+        erosion: float = 0.25,
+        mean_points_in_domain: float = 1.0,
+        image_mean: float = 0.0,
+        image_sd: float = 1.0,
+        n_grid: int = 24,
+        channels: tuple[int, ...] = (16, 32, 64, 64),
+        n_hidden: int = 256,
+        head_hidden: int = 32,
+        n_basis: int = 8,
+        initial_log_intensity: float = 0.0,
+    ):
+        super().__init__()
+        c, h, w = (int(v) for v in image_shape)
+        self.image_shape = (c, h, w)
+        self.pl_weight = float(pl_weight)
+        self.n_pixels = c * h * w
+        self.pl_scale = self.n_pixels / max(float(mean_points_in_domain), 1e-6)
+        self.encoder = ConvEncoder(c, (h, w), n_latent, tuple(channels), n_hidden)
+        self.decoder = ConvDecoder(n_latent, c, (h, w), tuple(channels), n_hidden)
+        self.log_sigma = torch.nn.Parameter(torch.full((c,), float(np.log(0.1))))
+        self.head = GibbsHead(n_latent, interaction_range, window, head_hidden, n_basis)
+        with torch.no_grad():  # start at the average intensity: φ ≈ −log λ̄
+            self.head.phi_net[-1].bias.fill_(-float(initial_log_intensity))
+        quad = quadrature_grid(window, erosion, n_grid)
+        self.register_buffer("dummy_points", torch.as_tensor(quad.points, dtype=torch.float32))
+        self.dummy_weight = float(quad.weight)
+        self.domain = tuple(float(v) for v in quad.domain)
+        self.register_buffer("image_mean", torch.tensor(float(image_mean)))
+        self.register_buffer("image_sd", torch.tensor(float(image_sd)))
+
+    def _get_inference_input(self, tensors):
+        return {"x": tensors[REGISTRY_KEYS.IMAGE_KEY]}
+
+    @auto_move_data
+    def inference(self, x, n_samples: int = 1):
+        """Encode images into q(z | x)."""
+        mean, log_var = self.encoder((x - self.image_mean) / self.image_sd)
+        qz = Normal(mean, torch.exp(0.5 * log_var.clamp(-12.0, 8.0)))
+        z = qz.rsample() if n_samples == 1 else qz.rsample((n_samples,))
+        return {"qz": qz, "z": z}
+
+    def _get_generative_input(self, tensors, inference_outputs):
+        return {"z": inference_outputs["z"]}
+
+    @auto_move_data
+    def generative(self, z):
+        """Decode z into the mean image of p(x | z)."""
+        return {"mean": self.decoder(z)}
+
+    def log_pseudo_likelihood(self, z: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        """Log pseudo-likelihood of each image's points (``(B, K, 2)``, NaN-padded): ``(B,)``."""
+        mask = ~torch.isnan(points[..., 0])
+        width = int(mask.sum(-1).max()) if mask.numel() else 0
+        # padding is at the end of each row: drop the columns no image of this batch uses
+        mask, pts = mask[:, :width], torch.nan_to_num(points[:, :width], nan=0.0)
+        log_data = self.head.log_intensity(z, pts, pts, mask, exclude_self=True)
+        data_weight = (mask & in_domain(pts, self.domain)).to(log_data.dtype)
+        log_dummy = self.head.log_intensity(z, self.dummy_points, pts, mask)
+        return log_pseudo_likelihood(log_data, data_weight, log_dummy, self.dummy_weight)
+
+    def loss(self, tensors, inference_outputs, generative_outputs, kl_weight: float = 1.0):
+        """Negative ELBO with the scaled pseudo-likelihood (module docstring)."""
+        x = tensors[REGISTRY_KEYS.IMAGE_KEY]
+        qz, z = inference_outputs["qz"], inference_outputs["z"]
+        sigma = torch.exp(self.log_sigma)[None, :, None, None]
+        rec = -Normal(generative_outputs["mean"], sigma).log_prob(x).flatten(1).sum(-1)
+        kl = kl_divergence(qz, Normal(torch.zeros_like(qz.loc), torch.ones_like(qz.scale))).sum(-1)
+        loss = rec + kl_weight * kl
+        extra = {
+            "kl_per_obs": kl.mean().detach(),
+            "rec_per_pixel": rec.mean().detach() / self.n_pixels,
+        }
+        points = tensors.get(REGISTRY_KEYS.POINTS_KEY)
+        if points is not None and (self.pl_weight > 0 or not self.training):
+            pl = self.log_pseudo_likelihood(z, points)
+            loss = loss - self.pl_weight * self.pl_scale * pl
+            extra["log_pl_per_point"] = pl.mean().detach() / (self.n_pixels / self.pl_scale)
+        return LossOutput(
+            loss=loss.mean(), reconstruction_loss=rec, kl_local=kl, extra_metrics=extra
+        )
