@@ -77,7 +77,7 @@ def test_cli_demo_tissue(tmp_path, capsys):
     assert (tmp_path / "synthetic_tissue.png").stat().st_size > 10_000
 
 
-@pytest.mark.parametrize("model", ["spavae", "dpvae"])
+@pytest.mark.parametrize("model", ["spavae", "dpvae", "sivae"])
 def test_cli_model_demo_quick(tmp_path, capsys, model):
     import anndata as ad
 
@@ -100,6 +100,10 @@ def test_public_names_stay_where_users_import_them():
     assert tl.subspot_offsets is geometry.subspot_offsets
     assert metrics.similarity_fit is geometry.similarity_fit
     assert sim.hex_grid is geometry.hex_grid
+    from spatialvi import pp
+
+    for name in ("image_scale", "image_window", "pixels_to_points", "points_to_pixels"):
+        assert getattr(pp, name) is getattr(geometry, name), name
 
 
 def test_cli_demos_point_to_the_demos_package():

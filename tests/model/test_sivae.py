@@ -185,3 +185,20 @@ def test_bad_model_arguments(patterns):
         SIVAE(adata, pl_weight=-1)
     with pytest.raises(ValueError, match="n_samples"):
         tl.simulate_points(None, adata, n_samples=0)
+
+
+def test_potentials_plot_draws_one_curve_and_map_per_group(trained, patterns):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from spatialvi import pl
+
+    fig = pl.potentials(trained, patterns)
+    curves = fig.axes[0].lines
+    assert len(curves) == len(sim.PATTERN_CLASSES) + 1  # + the zero line
+    assert sum(1 for ax in fig.axes if ax.images) == len(sim.PATTERN_CLASSES)
+    pots = trained.get_potentials(patterns)
+    labels = patterns.obs[OBS.LABEL].to_numpy()
+    np.testing.assert_allclose(
+        curves[0].get_ydata(), pots["psi"][labels == sim.PATTERN_CLASSES[0]].mean(0), rtol=1e-6
+    )

@@ -12,6 +12,7 @@ DEMOS: dict[str, str] = {
     "tissue": "spatialvi.demos.tissue:demo",
     "spavae": "spatialvi.demos.spavae:demo",
     "dpvae": "spatialvi.demos.dpvae:demo",
+    "sivae": "spatialvi.demos.sivae:demo",
 }
 
 __all__ = ["DEMOS"]

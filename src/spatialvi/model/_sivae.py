@@ -45,7 +45,7 @@ class SIVAE(SpatialviModel):
         Quadrature points per side of the eroded window.
     **module_kwargs
         Passed to :class:`~spatialvi.module.SIVAEModule` (``channels``, ``n_hidden``,
-        ``head_hidden``, ``n_basis``).
+        ``head_hidden``, ``n_basis``, ``psi_penalty``).
 
     Examples
     --------
