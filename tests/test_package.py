@@ -111,7 +111,7 @@ def test_cli_demos_point_to_the_demos_package():
 
     from spatialvi.demos import DEMOS
 
-    assert set(DEMOS) == {"tissue", "spavae", "dpvae"}
+    assert set(DEMOS) == {"tissue", "spavae", "dpvae", "sivae"}
     for target in DEMOS.values():
         module, function = target.split(":")
         assert module.startswith("spatialvi.demos.")

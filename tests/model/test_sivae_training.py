@@ -14,11 +14,8 @@ from spatialvi import metrics, sim, tl
 from spatialvi._keys import OBS, OBSM
 from spatialvi.model import SIVAE
 
-#: One worker runs these tests in order, so the trainings of `run` are shared (--dist loadgroup).
-pytestmark = pytest.mark.xdist_group("sivae_training")
-
 N_PER_CLASS, N_TEST, EPOCHS = 200, 100, 25
-_CACHE: dict[int, dict] = {}
+_CACHE: dict[int, dict] = {}  # within a test process
 
 
 def probe_accuracy(z_train, y_train, z_test, y_test) -> float:
@@ -60,23 +57,19 @@ def in_eroded_window(points: np.ndarray, erosion: float = 0.25) -> np.ndarray:
         return ((points >= erosion) & (points <= 1 - erosion)).all(-1)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_sivae_latent_separates_arrangements_better_than_the_vae(seed):
-    result = run(seed)
+def check_probe_gap(result, seed):
     accuracies = {k: round(v, 3) for k, v in result.items() if k.startswith("acc_")}
     print(f"seed {seed}: {accuracies}")
     assert result["acc_sivae"] >= result["acc_vae"] + 0.1, accuracies
 
 
-@pytest.mark.parametrize("seed", [0])
-def test_learned_pair_potential_has_the_sign_of_the_interaction(seed):
+def check_potentials(result):
     """Short-range ψ (r ≤ 0.05) over each class's test images: > 0 for Strauss (repulsion),
     < 0 for Thomas (attraction), Poisson in between.
 
     Not yet met: ψ near 0 for Poisson. At this training size the encoder confuses many Poisson
     with Strauss images, and their ψ sits between the two (an exactly fitted head on Poisson
     patterns gives |ψ| < 0.05)."""
-    result = run(seed)
     test = result["test"]
     pots = result["sivae"].get_potentials(test, radii=np.linspace(0.01, 0.05, 5))
     labels = np.asarray(test.obs[OBS.LABEL].astype(str), dtype=str)
@@ -89,15 +82,13 @@ def test_learned_pair_potential_has_the_sign_of_the_interaction(seed):
     assert short["strauss"] > short["poisson"] > short["thomas"], short
 
 
-@pytest.mark.parametrize("seed", [0])
-def test_simulated_patterns_match_the_observed_ones(seed):
+def check_simulation(result):
     """Simulated Thomas patterns are more clustered (higher L) than Strauss ones, as observed,
     and the mean simulated count per class in the eroded window is within 50 % of the observed
     (a sanity bound; the 15 % target is not met yet, see below).
 
     Counted in the eroded window, where the pseudo-likelihood identifies the intensity: outside
     it φ is extrapolated (measured: inhomogeneous classes −20 % over the whole window)."""
-    result = run(seed)
     test, truth = result["test"], result["truth"]
     sims = tl.simulate_points(result["sivae"], test, n_samples=1, n_steps=30_000, copy=True)
     simulated = sims.obsm[OBSM.POINTS_SIMULATED][:, 0]
@@ -121,3 +112,16 @@ def test_simulated_patterns_match_the_observed_ones(seed):
     # fit reproduces. Checked here: the chains neither collapse nor run away.
     print({k: round(float(v), 3) for k, v in errors.items()})
     assert all(abs(e) < 0.5 for e in errors.values()), errors
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_sivae_latent_separates_arrangements_better_than_the_vae(seed):
+    check_probe_gap(run(seed), seed)
+
+
+def test_sivae_seed_0_probe_potentials_and_simulation():
+    """Seed 0 (one training shared by the three checks, whatever worker runs the test)."""
+    result = run(0)
+    check_probe_gap(result, 0)
+    check_potentials(result)
+    check_simulation(result)
