@@ -13,9 +13,9 @@ from helpers import train_quietly
 from spatialvi import metrics, sim, tl
 from spatialvi._keys import OBS, OBSM
 from spatialvi.model import SIVAE
+from spatialvi.nn import eroded_window, in_domain
 
 N_PER_CLASS, N_TEST, EPOCHS = 200, 100, 25
-_CACHE: dict[int, dict] = {}  # within a test process
 
 
 def probe_accuracy(z_train, y_train, z_test, y_test) -> float:
@@ -29,8 +29,6 @@ def probe_accuracy(z_train, y_train, z_test, y_test) -> float:
 
 def run(seed: int) -> dict:
     """Train SI-VAE and the plain VAE (pl_weight = 0) on the same images; probe held-out ones."""
-    if seed in _CACHE:
-        return _CACHE[seed]
     train = sim.point_pattern_dataset(N_PER_CLASS, random_state=seed)
     test = sim.point_pattern_dataset(N_TEST, random_state=seed + 1000)
     del test.obsm[OBSM.POINTS]  # encoding needs the images only
@@ -48,13 +46,7 @@ def run(seed: int) -> dict:
             model.get_latent_representation(test),
             test.obs[OBS.LABEL],
         )
-    _CACHE[seed] = out
     return out
-
-
-def in_eroded_window(points: np.ndarray, erosion: float = 0.25) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        return ((points >= erosion) & (points <= 1 - erosion)).all(-1)
 
 
 def check_probe_gap(result, seed):
@@ -94,11 +86,12 @@ def check_simulation(result):
     simulated = sims.obsm[OBSM.POINTS_SIMULATED][:, 0]
     labels = test.obs[OBS.LABEL].to_numpy()
     r = np.linspace(0, 0.2, 21)[1:]
+    domain = eroded_window((0, 1, 0, 1), 0.25)
     errors, l_sim = {}, {}
     for name in sim.PATTERN_CLASSES:
         sel = labels == name
-        n_obs = in_eroded_window(truth[sel]).sum(1)
-        n_sim = in_eroded_window(simulated[sel]).sum(1)
+        n_obs = in_domain(truth[sel], domain).sum(1)
+        n_sim = in_domain(simulated[sel], domain).sum(1)
         errors[name] = n_sim.mean() / n_obs.mean() - 1
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -13,6 +13,7 @@ from spatialvi.data import PointSetsObsmField, SpatialviAnnDataManager
 from spatialvi.geometry import image_window
 from spatialvi.model.base import SpatialviModel, train_docstring
 from spatialvi.module._sivae import SIVAEModule
+from spatialvi.nn import eroded_window, in_domain
 from spatialvi.train import Throughput
 
 
@@ -91,9 +92,8 @@ class SIVAE(SpatialviModel):
             raise ValueError(f"`pl_weight` and `beta` must be ≥ 0, got {pl_weight}, {beta}.")
         points = np.asarray(manager.get_from_registry(REGISTRY_KEYS.POINTS_KEY))
         present = ~np.isnan(points[..., 0])
-        domain = (erosion, window[1] - erosion, erosion, window[3] - erosion)
-        x, y = points[..., 0], points[..., 1]
-        in_d = present & (x >= domain[0]) & (x <= domain[1]) & (y >= domain[2]) & (y <= domain[3])
+        # NaN padding compares False: only present points count
+        in_d = in_domain(points, eroded_window(window, erosion))
         mean_in_domain = float(in_d.sum(1).mean())
         if pl_weight > 0 and mean_in_domain == 0:
             raise ValueError(
