@@ -55,6 +55,8 @@ class _ObsKeys(NamedTuple):
     INDICES: str = "_indices"
     PCA_KMEANS: str = "pca_kmeans"
     LEIDEN: str = "leiden"
+    PAIR_ID: str = "pair_id"
+    PAIR_MEMBER: str = "pair_member"
 
 
 class _VarKeys(NamedTuple):
@@ -85,6 +87,7 @@ class _UnsKeys(NamedTuple):
     POINT_PATTERNS: str = "point_patterns"
     DETECT_POINTS: str = "detect_points"
     SIMULATE_POINTS: str = "simulate_points"
+    TEXTURE_DSPRITES: str = "texture_dsprites"
 
 
 class _ObspKeys(NamedTuple):

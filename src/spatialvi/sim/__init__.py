@@ -1,7 +1,8 @@
 """Simulators: synthetic tissue sections (the embedded default data) and point processes.
 
 Point processes on a rectangle (Poisson, Thomas, Strauss; homogeneous or with a trend), an
-image renderer and the six-class point-pattern benchmark of SIVAE.
+image renderer and the six-class point-pattern benchmark of SIVAE; Texture-dSprites pairs
+with known factors for AdaGVAE and the disentanglement metrics.
 """
 
 from spatialvi.geometry import hex_grid
@@ -20,20 +21,40 @@ from spatialvi.sim._point_processes import (
     thomas_process,
     trend_grid,
 )
+from spatialvi.sim._texture_dsprites import (
+    COLOURS,
+    FACTORS,
+    ORIENTATIONS,
+    SCALES,
+    SHAPES,
+    TEXTURES,
+    factor_sizes,
+    render_sprite,
+    texture_dsprites,
+)
 from spatialvi.sim._tissue import synthetic_tissue
 
 __all__ = [
+    "COLOURS",
+    "FACTORS",
+    "ORIENTATIONS",
     "PATTERN_CLASSES",
+    "SCALES",
+    "SHAPES",
+    "TEXTURES",
     "dataset_parameters",
+    "factor_sizes",
     "hex_grid",
     "linear_log_trend",
     "point_pattern_dataset",
     "poisson_process",
     "render_points",
+    "render_sprite",
     "simulate_pattern",
     "strauss_beta",
     "strauss_process",
     "synthetic_tissue",
+    "texture_dsprites",
     "thomas_process",
     "trend_grid",
 ]
