@@ -14,6 +14,7 @@ from spatialvi.sim import (
     factor_sizes,
     render_sprite,
     texture_dsprites,
+    texture_dsprites_factors,
 )
 
 S = 32  # small images keep the tests fast
@@ -79,6 +80,8 @@ def test_same_seed_same_images_other_seed_other_images():
     np.testing.assert_array_equal(a.obsm[OBSM.IMAGE], b.obsm[OBSM.IMAGE])
     assert a.obs.equals(b.obs)
     assert not np.array_equal(a.obsm[OBSM.IMAGE], c.obsm[OBSM.IMAGE])
+    # the codes alone come from the same draws
+    assert texture_dsprites_factors(n_pairs=20, random_state=5).equals(a.obs)
 
 
 def _sprite(**codes):

@@ -39,7 +39,9 @@ INACTIVE_STD = 0.05
 def _check_latents(latents, name: str = "latents") -> np.ndarray:
     z = np.asarray(latents, dtype=np.float64)
     if z.ndim != 2 or z.shape[1] == 0:
-        raise ValueError(f"`{name}` must be a 2-D array (observations × dims), got shape {z.shape}.")
+        raise ValueError(
+            f"`{name}` must be a 2-D array (observations × dims), got shape {z.shape}."
+        )
     if not np.isfinite(z).all():
         bad = int((~np.isfinite(z)).any(axis=1).sum())
         raise ValueError(
@@ -91,9 +93,7 @@ def _check_codes(
     if drop_constant and not keep.all():
         dropped = [names[j] for j in np.flatnonzero(~keep)]
         if not keep.any():
-            raise ValueError(
-                f"Every factor takes a single value ({dropped}); nothing to measure."
-            )
+            raise ValueError(f"Every factor takes a single value ({dropped}); nothing to measure.")
         warnings.warn(
             f"Factors {dropped} take a single value in these observations and are left out.",
             UserWarning,
@@ -209,7 +209,9 @@ def dci(
         accuracy[k] = model.score(z[test], codes[test, k])
     total = importance.sum()
     code_weight = importance.sum(axis=1) / total if total > 0 else np.full(d, 1.0 / d)
-    factor_weight = importance.sum(axis=0) / total if total > 0 else np.full(n_factors, 1 / n_factors)
+    factor_weight = (
+        importance.sum(axis=0) / total if total > 0 else np.full(n_factors, 1 / n_factors)
+    )
     disentanglement = 1.0 - _entropy_rows(importance, n_factors)
     completeness = 1.0 - _entropy_rows(importance.T, d)
     return {

@@ -62,9 +62,7 @@ def downstream_accuracy(
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        model = make_pipeline(
-            StandardScaler(), MLPClassifier(max_iter=1000, random_state=0)
-        )
+        model = make_pipeline(StandardScaler(), MLPClassifier(max_iter=1000, random_state=0))
     else:
         raise ValueError(f"`classifier` must be 'gbt' or 'mlp', got {classifier!r}.")
     model.fit(z_train, y_train)

@@ -31,6 +31,7 @@ from spatialvi.sim._texture_dsprites import (
     factor_sizes,
     render_sprite,
     texture_dsprites,
+    texture_dsprites_factors,
 )
 from spatialvi.sim._tissue import synthetic_tissue
 
@@ -55,6 +56,7 @@ __all__ = [
     "strauss_process",
     "synthetic_tissue",
     "texture_dsprites",
+    "texture_dsprites_factors",
     "thomas_process",
     "trend_grid",
 ]

@@ -171,6 +171,40 @@ def render_sprite(codes, image_size: int = 64) -> np.ndarray:
     return (rgb * (cover * fill)[None]).astype(np.float32)
 
 
+def texture_dsprites_factors(
+    n_pairs: int = 2000, k: int = 1, factors: dict | None = None, random_state=0
+) -> pd.DataFrame:
+    """The factor codes of :func:`texture_dsprites` without the images.
+
+    Same arguments and the same draws (the same ``random_state`` gives the codes of the images
+    :func:`texture_dsprites` renders); returns its ``obs``: one integer column per varying
+    factor, ``pair_id`` and ``pair_member``. Useful to calibrate metrics on codes alone.
+    """
+    return _factor_table(n_pairs, k, factors, random_state)[0]
+
+
+def _factor_table(n_pairs, k, factors, random_state):
+    n_pairs = int(n_pairs)
+    if n_pairs < 1:
+        raise ValueError(f"`n_pairs` must be at least 1, got {n_pairs}.")
+    allowed = _allowed_values(factors)
+    varying = [name for name in FACTORS if allowed[name].size > 1]
+    if not isinstance(k, int | np.integer) or not 1 <= k <= len(varying):
+        raise ValueError(
+            f"`k` must be an integer between 1 and the number of varying factors "
+            f"({len(varying)}: {varying}), got {k!r}."
+        )
+    rng = np.random.default_rng(random_state)
+    codes = _draw_pairs(n_pairs, int(k), allowed, rng).reshape(2 * n_pairs, len(FACTORS))
+    obs = pd.DataFrame(
+        {name: codes[:, FACTORS.index(name)] for name in varying},
+        index=[f"pair{p}_{m}" for p in range(n_pairs) for m in (0, 1)],
+    )
+    obs[OBS.PAIR_ID] = np.repeat(np.arange(n_pairs), 2)
+    obs[OBS.PAIR_MEMBER] = np.tile([0, 1], n_pairs)
+    return obs, codes, allowed, varying
+
+
 def texture_dsprites(
     n_pairs: int = 2000,
     k: int = 1,
@@ -211,32 +245,13 @@ def texture_dsprites(
     """
     import anndata as ad
 
-    n_pairs = int(n_pairs)
-    if n_pairs < 1:
-        raise ValueError(f"`n_pairs` must be at least 1, got {n_pairs}.")
     if int(image_size) < 16:
         raise ValueError(f"`image_size` must be at least 16 pixels, got {image_size}.")
-    allowed = _allowed_values(factors)
-    varying = [name for name in FACTORS if allowed[name].size > 1]
-    if not isinstance(k, int | np.integer) or not 1 <= k <= len(varying):
-        raise ValueError(
-            f"`k` must be an integer between 1 and the number of varying factors "
-            f"({len(varying)}: {varying}), got {k!r}."
-        )
-    rng = np.random.default_rng(random_state)
-    codes = _draw_pairs(n_pairs, int(k), allowed, rng).reshape(2 * n_pairs, len(FACTORS))
-
-    images = np.empty((2 * n_pairs, 3, image_size, image_size), dtype=np.float32)
+    obs, codes, allowed, varying = _factor_table(n_pairs, k, factors, random_state)
+    images = np.empty((len(codes), 3, image_size, image_size), dtype=np.float32)
     for i, row in enumerate(codes):
         images[i] = render_sprite(row, image_size)
-
-    obs = pd.DataFrame(
-        {name: codes[:, FACTORS.index(name)] for name in varying},
-        index=[f"pair{p}_{m}" for p in range(n_pairs) for m in (0, 1)],
-    )
-    obs[OBS.PAIR_ID] = np.repeat(np.arange(n_pairs), 2)
-    obs[OBS.PAIR_MEMBER] = np.tile([0, 1], n_pairs)
-    adata = ad.AnnData(X=np.zeros((2 * n_pairs, 0), dtype=np.float32), obs=obs)
+    adata = ad.AnnData(X=np.zeros((len(codes), 0), dtype=np.float32), obs=obs)
     adata.obsm[OBSM.IMAGE] = images
     sizes = factor_sizes()
     adata.uns[UNS.TEXTURE_DSPRITES] = {
