@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 import resource
 import time
+import warnings
 
-#: Trainer arguments that keep benchmark output short.
-QUIET = {"enable_progress_bar": False, "enable_model_summary": False, "logger": False}
+#: Trainer arguments that keep benchmark output short, keeping scvi-tools' default logger
+#: (the per-epoch ``model.history``), for runs that read the training curves.
+QUIET_WITH_HISTORY = {"enable_progress_bar": False, "enable_model_summary": False}
+
+#: Trainer arguments that keep benchmark output short (no logger, no history).
+QUIET = {**QUIET_WITH_HISTORY, "logger": False}
+
+
+def quiet_logging() -> None:
+    """Silence warnings, scvi-tools' INFO messages and Lightning's per-fit banners.
+
+    Call it after the arguments are parsed: it imports scvi-tools (and with it Lightning, which
+    sets its loggers' levels when imported).
+    """
+    import scvi
+
+    warnings.filterwarnings("ignore")
+    scvi.settings.verbosity = logging.WARNING
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def peak_rss_gib() -> float:

@@ -18,7 +18,7 @@ import argparse
 import time
 
 import numpy as np
-from _common import peak_rss_gib
+from _common import QUIET, peak_rss_gib
 
 
 def _noisy_distances(n, seed):
@@ -132,7 +132,7 @@ def bench_dlpfc(data_dir, seeds, epochs, dp_weight):
                 DPVAE.setup_anndata(train)
                 m = DPVAE(train, dp_weight=w)
                 start = time.perf_counter()
-                m.train(max_epochs=epochs, batch_size=256, enable_progress_bar=False)
+                m.train(max_epochs=epochs, batch_size=256, **QUIET)
                 wall = time.perf_counter() - start
                 out = reconstruct_spatial(q, m, copy=True)
                 res[name].append(procrustes_disparity(truth, out.obsm["spatial"]))

@@ -11,10 +11,9 @@ Usage: ``python benchmarks/spaldvae_scores.py --seeds 0 1 2 3 4``.
 from __future__ import annotations
 
 import argparse
-import warnings
 
 import numpy as np
-from _common import QUIET
+from _common import QUIET, quiet_logging
 
 
 def main(argv=None) -> None:
@@ -22,7 +21,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore")
+    quiet_logging()
 
     import scvi
     import torch

@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
-from _common import QUIET, epoch_timer, peak_rss_gib
+from _common import QUIET, QUIET_WITH_HISTORY, epoch_timer, peak_rss_gib, quiet_logging
 
 
 def seconds_per_epoch(adata, n_epochs: int = 5, **model_kwargs) -> float:
@@ -130,12 +129,7 @@ def run_finite(path: Path, n_epochs: int) -> None:
     model = SpaVAE(adata)
     start = time.perf_counter()
     # scvi-tools' default logger keeps the per-epoch history read below.
-    model.train(
-        max_epochs=n_epochs,
-        early_stopping=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    model.train(max_epochs=n_epochs, early_stopping=False, **QUIET_WITH_HISTORY)
     wall = time.perf_counter() - start
     loss = np.asarray(model.history["elbo_train"], dtype=float).ravel()
     beta = np.asarray(model.history["beta"], dtype=float).ravel()
@@ -187,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--genes", type=int, default=3000)
     parser.add_argument("--finite-epochs", type=int, default=None, help="finiteness run instead")
     args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore")
+    quiet_logging()
     if args.scaling:
         run_scaling(args.spots, args.inducing, args.genes, args.baseline_epochs)
         return

@@ -66,7 +66,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from _common import QUIET
+from _common import QUIET, quiet_logging
 
 #: Synthetic-part trainings (epochs) when ``--max-epochs`` is not given.
 SYNTH_SPAVAE_EPOCHS = 150
@@ -612,10 +612,13 @@ def authors_predict(model, query: np.ndarray, batch_size: int = 512):
 
     module = model.module
     module.eval()
+    device = module.device
     gp = module.gp
     manager = model.adata_manager
     x = manager.get_from_registry(REGISTRY_KEYS.X_KEY)
-    x = torch.as_tensor(x.toarray() if sparse.issparse(x) else np.asarray(x), dtype=torch.float32)
+    x = torch.as_tensor(
+        x.toarray() if sparse.issparse(x) else np.asarray(x), dtype=torch.float32, device=device
+    )
     raw = np.asarray(manager.get_from_registry(REGISTRY_KEYS.SPATIAL_KEY), dtype=np.float64)
     n_gp = module.n_gp
     with torch.inference_mode():
@@ -626,14 +629,14 @@ def authors_predict(model, query: np.ndarray, batch_size: int = 512):
             mu.append(m)
             var.append(v)
         mu, var = torch.cat(mu).double(), torch.cat(var).double()
-        x_train = module.rescale_coordinates(torch.as_tensor(raw)).double()
-        x_test = module.rescale_coordinates(torch.as_tensor(query)).double()
+        x_train = module.rescale_coordinates(torch.as_tensor(raw, device=device)).double()
+        x_test = module.rescale_coordinates(torch.as_tensor(query, device=device)).double()
         z_ind = gp.inducing_points.double()
 
         def kern(a, b):
             return gp.kernel(a, b).to_dense()
 
-        eye = torch.eye(len(z_ind), dtype=torch.float64)
+        eye = torch.eye(len(z_ind), dtype=torch.float64, device=device)
         latents, expression = [], []
         for start in range(0, len(x_test), batch_size):
             xb = x_test[start : start + batch_size]
@@ -653,8 +656,8 @@ def authors_predict(model, query: np.ndarray, batch_size: int = 512):
             gp_mean = torch.stack(means, 1) - module.gp_offset[0].double()
             z = torch.cat([gp_mean, mu[nearest, n_gp:]], 1).float()
             rate = torch.exp(module.decode_log_rate(z)) * sf[nearest]
-            latents.append(z.numpy())
-            expression.append(rate.numpy())
+            latents.append(z.cpu().numpy())
+            expression.append(rate.cpu().numpy())
     return np.concatenate(latents), np.concatenate(expression)
 
 
@@ -742,15 +745,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     import scanpy as sc
-    import scvi
     import torch
 
     torch.set_num_threads(args.threads)
-    warnings.filterwarnings("ignore")
-    scvi.settings.verbosity = logging.WARNING
+    quiet_logging()
     sc.settings.verbosity = 0
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "lightning_fabric"):
-        logging.getLogger(name).setLevel(logging.ERROR)
     parts = (
         ["synthetic", "interpolation", "svg", "integration", "predict"]
         if args.part == "all"

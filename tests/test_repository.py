@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from helpers import import_test_dependency
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,7 +21,7 @@ def test_ruff_clean():
 
 
 def test_docs_build_without_warnings(tmp_path):
-    pytest.importorskip("myst_nb")
+    import_test_dependency("myst_nb")
     result = subprocess.run(
         [
             sys.executable,

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import import_test_dependency
+
 TUTORIALS = Path(__file__).resolve().parents[1] / "tutorials"
 REAL_DATA = {
     "dpvae_reconstruction.ipynb": ("dlpfc",),
@@ -16,12 +18,12 @@ REAL_DATA = {
 
 @pytest.mark.parametrize("name", sorted(p.name for p in TUTORIALS.glob("*.ipynb")))
 def test_tutorial_executes(name, request, monkeypatch):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    nbformat = import_test_dependency("nbformat")
+    nbclient = import_test_dependency("nbclient")
     if name in REAL_DATA:
         request.getfixturevalue(
             f"{REAL_DATA[name][0]}_dir"
-        )  # skips (or fails under CI) without data
+        )  # skips (or fails where data is required, see conftest) without data
     monkeypatch.setenv("SPATIALVI_TUTORIAL_EPOCHS", "2")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = nbformat.read(TUTORIALS / name, as_version=4)

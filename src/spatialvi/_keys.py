@@ -34,6 +34,8 @@ class _ObsmKeys(NamedTuple):
     X_SIVAE: str = "X_sivae"
     X_ADAGVAE: str = "X_adagvae"
     X_DINO: str = "X_dino"
+    X_RAW: str = "X_raw"
+    X_HANDCRAFTED: str = "X_handcrafted"
     X_PCA: str = "X_pca"
     X_UMAP: str = "X_umap"
     REP: str = "rep"
@@ -57,6 +59,13 @@ class _ObsKeys(NamedTuple):
     LEIDEN: str = "leiden"
     PAIR_ID: str = "pair_id"
     PAIR_MEMBER: str = "pair_member"
+    CELL_TYPE: str = "cell_type"
+    BOX_XMIN: str = "box_xmin"
+    BOX_YMIN: str = "box_ymin"
+    BOX_XMAX: str = "box_xmax"
+    BOX_YMAX: str = "box_ymax"
+    BOX_WIDTH: str = "box_width"
+    BOX_HEIGHT: str = "box_height"
 
 
 class _VarKeys(NamedTuple):
@@ -88,6 +97,10 @@ class _UnsKeys(NamedTuple):
     DETECT_POINTS: str = "detect_points"
     SIMULATE_POINTS: str = "simulate_points"
     TEXTURE_DSPRITES: str = "texture_dsprites"
+    DINO: str = "dino"
+    RAW: str = "raw"
+    HANDCRAFTED: str = "handcrafted"
+    BCCD: str = "bccd"
 
 
 class _ObspKeys(NamedTuple):
@@ -105,6 +118,8 @@ class _RegistryKeys(NamedTuple):
     POINTS_KEY: str = "points"
     IMAGE_KEY: str = "image"
     FACTORS_KEY: str = "factors"
+    FEATURES_KEY: str = "features"
+    PAIR_KEY: str = "pair"
     INDICES_KEY: str = "ind_x"
 
 

@@ -146,6 +146,32 @@ def check_images(adata: AnnData, key: str = OBSM.IMAGE) -> np.ndarray:
     return images
 
 
+def check_features(adata: AnnData, key: str) -> np.ndarray:
+    """Check ``adata.obsm[key]`` is a finite ``n × F`` feature matrix (F ≥ 1); returns it."""
+    if key not in adata.obsm:
+        raise KeyError(
+            f"Features not found: adata.obsm[{key!r}] is missing. Compute them with "
+            "`spatialvi.pp.extract_features` (or store any n_obs × F matrix there) and pass "
+            "its key as `features_key`."
+        )
+    features = adata.obsm[key]
+    features = features.to_numpy() if hasattr(features, "to_numpy") else np.asarray(features)
+    if features.ndim != 2 or features.shape[1] == 0:
+        raise ValueError(
+            f"adata.obsm[{key!r}] has shape {features.shape}; expected n_obs × F features."
+        )
+    if not np.issubdtype(features.dtype, np.number):
+        raise ValueError(f"adata.obsm[{key!r}] has non-numeric dtype {features.dtype}.")
+    bad = ~np.isfinite(features).all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"adata.obsm[{key!r}] has NaN or infinite values in {int(bad.sum())} observations "
+            f"(first: {adata.obs_names[np.flatnonzero(bad)[0]]!r}); fix or remove them before "
+            "setting up the model."
+        )
+    return features
+
+
 def check_points(
     adata: AnnData,
     key: str = OBSM.POINTS,

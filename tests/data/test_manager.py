@@ -69,7 +69,7 @@ class _ToyModel(BaseModelClass):
         loader = self._make_data_loader(adata=adata, batch_size=7, shuffle=False)
         return np.concatenate(
             [
-                self.module.inference(**self.module._get_inference_input(t))["z"].numpy()
+                self.module.inference(**self.module._get_inference_input(t))["z"].cpu().numpy()
                 for t in loader
             ]
         )

@@ -1,4 +1,4 @@
-"""Loaders on the shared real data (skipped when absent, failing under CI=true)."""
+"""Loaders on the shared real data (skipped when absent, failing where required: see conftest)."""
 
 from __future__ import annotations
 

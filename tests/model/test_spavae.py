@@ -65,10 +65,11 @@ def test_outputs_align_with_obs_and_var(trained):
     np.testing.assert_array_equal(den, model.get_denoised_expression(out))
     import torch
 
-    z = torch.as_tensor(out.obsm[OBSM.X_SPAVAE])
-    sf = out.X.sum(1).A1.clip(min=1) / float(model.module.median_library)
+    module = model.module.eval()
+    z = torch.as_tensor(out.obsm[OBSM.X_SPAVAE], device=module.device)
+    sf = out.X.sum(1).A1.clip(min=1) / float(module.median_library)
     with torch.no_grad():
-        ref = sf[:, None] * torch.exp(model.module.eval().decode_log_rate(z)).numpy()
+        ref = sf[:, None] * torch.exp(module.decode_log_rate(z)).cpu().numpy()
     np.testing.assert_allclose(den, ref, rtol=1e-4, atol=1e-6)
 
 

@@ -119,8 +119,9 @@ def test_gp_dims_are_centred_per_section_without_changing_the_decoder_output(joi
     raw = copy.deepcopy(module)
     assert raw.centre_gp_latent(-offset)
     assert raw.gp_offset.abs().max() < 1e-6
-    bidx = torch.as_tensor(codes, dtype=torch.long).reshape(-1, 1)
-    z_t = torch.as_tensor(z)
+    device = module.device
+    bidx = torch.as_tensor(codes, dtype=torch.long, device=device).reshape(-1, 1)
+    z_t = torch.as_tensor(z, device=device)
     z_raw = z_t.clone()
     z_raw[:, :2] += offset[bidx.reshape(-1)]
     with torch.no_grad():
@@ -181,20 +182,27 @@ def test_inducing_points_are_placed_in_each_section_frame(joint):
     assert len(raw_sets) == 2
     for k, gp in enumerate(module.gps):
         spots = xy[codes == k]
-        z = gp.inducing_points.numpy()
+        z = gp.inducing_points.detach().cpu().numpy()
         # Grid over the section rescaled to [0, 20] (longest side): its corners are the
         # section's own bounding box.
         np.testing.assert_allclose(z.min(0), 0.0, atol=1e-4)
         assert abs(z.max() - 20.0) < 1e-4
-        offset, scale = module.coord_offset[k].numpy(), module.coord_scale[k].numpy()
+        offset = module.coord_offset[k].cpu().numpy()
+        scale = module.coord_scale[k].cpu().numpy()
         raw = z / scale + offset
         np.testing.assert_allclose(raw.min(0), spots.min(0), atol=1e-2)
         np.testing.assert_allclose(raw.max(0), spots.max(0), atol=1e-2)
         np.testing.assert_allclose(raw_sets[k], raw, atol=1e-2)
         # Every spot of the section lies in its GP's frame, none of the other section's.
-        scaled = module.rescale_coordinates(
-            torch.as_tensor(spots), torch.full((len(spots), 1), k, dtype=torch.long)
-        ).numpy()
+        device = module.device
+        scaled = (
+            module.rescale_coordinates(
+                torch.as_tensor(spots, device=device),
+                torch.full((len(spots), 1), k, dtype=torch.long, device=device),
+            )
+            .cpu()
+            .numpy()
+        )
         assert scaled.min() > -1e-4 and scaled.max() < 20.0 + 1e-4
     # The sections are 500 µm apart: the two grids do not overlap in raw coordinates.
     assert raw_sets[1][:, 0].min() > raw_sets[0][:, 0].max()

@@ -96,8 +96,10 @@ def test_predict_at_training_spots_reproduces_the_model_outputs(held_out):
     z = train.obsm[OBSM.X_SPAVAE]
     np.testing.assert_allclose(out.obsm[OBSM.X_SPAVAE], z, atol=1e-5)
     library = np.asarray(train.X.sum(1)).ravel()
+    module = model.module.eval()
     with torch.inference_mode():
-        rate = torch.exp(model.module.decode_log_rate(torch.as_tensor(z))).numpy()
+        z_t = torch.as_tensor(z, device=module.device)
+        rate = torch.exp(module.decode_log_rate(z_t)).cpu().numpy()
     expected = library[:, None] / float(model.module.median_library) * rate
     np.testing.assert_allclose(out.X, expected, rtol=1e-4)
     params = out.uns[UNS.SPAVAE]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anndata as ad
 import numpy as np
 import pytest
-from scipy.spatial.distance import cdist
+from scipy.spatial.distance import pdist
 
 from spatialvi.metrics import procrustes_disparity
 from spatialvi.tl import reconstruct_spatial
@@ -30,6 +30,22 @@ def test_reconstruct_from_latent(adata):
     assert adata.uns["reconstruct_spatial"]["method"] == "dense"
     with pytest.raises(ValueError, match="overwrite"):
         reconstruct_spatial(adata, use_rep="X_latent")
+
+
+def test_reported_stress_is_the_stress_of_the_output(adata):
+    """A latent that is not isometric to the plane: the stored raw stress is the stress of the
+    written coordinates (recomputed here with scipy), and below that of the latent's 2-d PCA
+    projection (classical MDS, SMACOF's start)."""
+    rng = np.random.default_rng(1)
+    noisy = adata.obsm["X_latent"] + rng.normal(0, 100.0, size=adata.obsm["X_latent"].shape)
+    adata.obsm["X_noisy"] = noisy
+    reconstruct_spatial(adata, use_rep="X_noisy")
+    delta = pdist(noisy)
+    stress = float(((delta - pdist(adata.obsm["spatial"])) ** 2).sum())
+    assert adata.uns["reconstruct_spatial"]["stress"] == pytest.approx(stress, rel=1e-3)
+    centred = noisy - noisy.mean(0)
+    pca = centred @ np.linalg.svd(centred, full_matrices=False)[2][:2].T
+    assert stress < float(((delta - pdist(pca)) ** 2).sum())
 
 
 def test_anchors_give_absolute_positions(adata):
@@ -61,4 +77,3 @@ def test_bad_anchors(adata):
     adata.obsm["X_nan"][0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         reconstruct_spatial(adata, use_rep="X_nan")
-    assert cdist is not None

@@ -5,13 +5,25 @@ from spatialvi.data._manager import (
     SpatialviAnnDataManager,
     TrainingOnlyCategoricalObsField,
     TrainingOnlyField,
+    TrainingOnlyNumericalObsField,
     TrainingOnlyObsmField,
+)
+from spatialvi.data._pairs import (
+    PairBatchSampler,
+    PairDataSplitter,
+    PairedAnnDataLoader,
+    pair_members,
 )
 
 __all__ = [
+    "PairBatchSampler",
+    "PairDataSplitter",
+    "PairedAnnDataLoader",
     "PointSetsObsmField",
     "SpatialviAnnDataManager",
     "TrainingOnlyCategoricalObsField",
     "TrainingOnlyField",
+    "TrainingOnlyNumericalObsField",
     "TrainingOnlyObsmField",
+    "pair_members",
 ]

@@ -14,7 +14,7 @@ still required.
 from __future__ import annotations
 
 from scvi.data import AnnDataManager, _constants
-from scvi.data.fields import CategoricalObsField, ObsmField
+from scvi.data.fields import CategoricalObsField, NumericalObsField, ObsmField
 
 
 class TrainingOnlyField:
@@ -43,6 +43,10 @@ class PointSetsObsmField(TrainingOnlyObsmField):
 
 class TrainingOnlyCategoricalObsField(TrainingOnlyField, CategoricalObsField):
     """A :class:`~scvi.data.fields.CategoricalObsField` that a query AnnData may lack."""
+
+
+class TrainingOnlyNumericalObsField(TrainingOnlyField, NumericalObsField):
+    """A :class:`~scvi.data.fields.NumericalObsField` that a query AnnData may lack."""
 
 
 class SpatialviAnnDataManager(AnnDataManager):
