@@ -99,7 +99,8 @@ def test_transfer_keeps_weights_and_source_ranges(trained, tmp_path):
     train_quietly(new, max_epochs=2, batch_size=16, accelerator="cpu")
     assert not torch.equal(before, new.module.encoder.first_linear.weight.detach().cpu())
     # fine-tuning changed the weights but not the source scaling
-    torch.testing.assert_close(new.module.feature_min.cpu(), model.module.feature_min.cpu())
+    torch.testing.assert_close(new.module.scaling.lo.cpu(), model.module.scaling.lo.cpu())
+    torch.testing.assert_close(new.module.scaling.hi.cpu(), model.module.scaling.hi.cpu())
     model.save(tmp_path / "src", save_anndata=False)
     again = AdaGVAE.load_pretrained(tmp_path / "src", target)
     np.testing.assert_allclose(

@@ -28,7 +28,7 @@ from torch import nn
 from torch.distributions import Normal, kl_divergence
 
 from spatialvi._keys import REGISTRY_KEYS
-from spatialvi.nn import AGGREGATIONS, MLP, aggregate_posteriors
+from spatialvi.nn import AGGREGATIONS, MLP, MinMaxScaling, aggregate_posteriors
 
 
 class AdaGVAEModule(BaseModuleClass):
@@ -77,9 +77,7 @@ class AdaGVAEModule(BaseModuleClass):
         self.x_mean = nn.Linear(hidden[0], self.n_input)
         lo = np.zeros(self.n_input) if feature_min is None else np.asarray(feature_min, float)
         hi = np.ones(self.n_input) if feature_max is None else np.asarray(feature_max, float)
-        span = np.where(hi > lo, hi - lo, 1.0)
-        self.register_buffer("feature_min", torch.as_tensor(lo, dtype=torch.float32))
-        self.register_buffer("feature_span", torch.as_tensor(span, dtype=torch.float32))
+        self.scaling = MinMaxScaling(lo, hi)
         self.fixed_sd = feature_sd
         if feature_sd is None:
             self.log_sd = nn.Parameter(torch.full((self.n_input,), float(np.log(0.1))))
@@ -89,8 +87,8 @@ class AdaGVAEModule(BaseModuleClass):
             self.register_buffer("log_sd", torch.full((self.n_input,), float(np.log(feature_sd))))
 
     def scale(self, x: torch.Tensor) -> torch.Tensor:
-        """Min–max scaled features (the source ranges)."""
-        return (x - self.feature_min) / self.feature_span
+        """Min–max scaled features (the source ranges; constant features map to 0)."""
+        return self.scaling(x)
 
     def _get_inference_input(self, tensors):
         return {"x": tensors[REGISTRY_KEYS.FEATURES_KEY]}
