@@ -86,7 +86,7 @@ def _printed_figure(out: str, key: str) -> float:
     raise AssertionError(f"{key!r} not printed:\n{out}")
 
 
-@pytest.mark.parametrize("model", ["spavae", "dpvae", "sivae"])
+@pytest.mark.parametrize("model", ["spavae", "dpvae", "sivae", "adagvae"])
 def test_cli_model_demo_quick(tmp_path, capsys, model):
     """Each quick demo runs from the command line, writes its files and meets its claim.
 
@@ -133,7 +133,7 @@ def test_cli_demos_point_to_the_demos_package():
 
     from spatialvi.demos import DEMOS
 
-    assert set(DEMOS) == {"tissue", "spavae", "dpvae", "sivae"}
+    assert set(DEMOS) == {"tissue", "spavae", "dpvae", "sivae", "adagvae"}
     for target in DEMOS.values():
         module, function = target.split(":")
         assert module.startswith("spatialvi.demos.")

@@ -81,6 +81,29 @@ def test_encoding_needs_features_only_and_save_load_is_identical(trained, tmp_pa
     assert adata.obsm["X_adagvae"].shape == (adata.n_obs, SMALL["n_latent"])
 
 
+def test_decode_reconstructs_in_feature_units_and_traversal_sweeps_one_dim():
+    adata = _sprites(n_pairs=150, seed=2)
+    # features in other units (0–255 plus an offset): decode must map back to them
+    adata.obsm["X_units"] = adata.obsm[OBSM.X_RAW] * 255.0 + 10.0
+    AdaGVAE.setup_anndata(adata, features_key="X_units")
+    model = AdaGVAE(adata, hidden=(64, 64), n_latent=4)
+    train_quietly(model, max_epochs=25, batch_size=32, lr=1e-2, accelerator="cpu")
+    x = adata.obsm["X_units"]
+    z = model.get_latent_representation()
+    decoded = model.decode(z)
+    assert decoded.shape == x.shape
+    mse, baseline = ((decoded - x) ** 2).mean(), ((x - x.mean(0)) ** 2).mean()
+    assert mse < 0.9 * baseline, (mse, baseline)
+    assert abs(decoded.mean() - x.mean()) < 0.1 * x.std()
+    traversal = model.traverse(index=3, values=[-2.0, 0.0, 2.0])
+    assert traversal.shape == (4, 3, x.shape[1])
+    z3 = np.repeat(z[3:4], 3, axis=0)
+    z3[:, 1] = [-2.0, 0.0, 2.0]
+    np.testing.assert_allclose(traversal[1], model.decode(z3), atol=1e-4)
+    with pytest.raises(ValueError, match="n_latent"):
+        model.decode(np.zeros((2, 5)))
+
+
 def test_transfer_keeps_weights_and_source_ranges(trained, tmp_path):
     _, model = trained
     # a target of another colour: its features have other ranges

@@ -13,6 +13,7 @@ DEMOS: dict[str, str] = {
     "spavae": "spatialvi.demos.spavae:demo",
     "dpvae": "spatialvi.demos.dpvae:demo",
     "sivae": "spatialvi.demos.sivae:demo",
+    "adagvae": "spatialvi.demos.adagvae:demo",
 }
 
 __all__ = ["DEMOS"]

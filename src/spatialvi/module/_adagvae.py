@@ -6,8 +6,10 @@ Loss per observation (averaged over the minibatch, i.e. ½ Σ over each pair's t
 
 - the features ``x`` are min–max scaled with ranges fixed at construction (the training, i.e.
   source, data's) and kept unchanged when the weights are transferred to another dataset;
-- ``p(x | z)``: Gaussian with the decoder's mean and a standard deviation per feature, learned
-  (``feature_sd=None``, the default) or fixed, summed over the features;
+- ``p(x | z)``: Gaussian with the decoder's mean and a standard deviation fixed at
+  ``feature_sd`` (default 0.1 of each feature's source range, so that β keeps one meaning for
+  any feature type and width per feature) or learned per feature (``feature_sd=None``),
+  summed over the features;
 - for a minibatch of pairs (rows ``2i`` and ``2i + 1`` are partners) ``q̃`` is each member's
   posterior with the dims the pair shares replaced by their aggregate
   (:func:`spatialvi.nn.aggregate_posteriors`: τ per pair, GVAE or ML-VAE rule) and ``z̃`` is
@@ -31,6 +33,10 @@ from spatialvi._keys import REGISTRY_KEYS
 from spatialvi.nn import AGGREGATIONS, MLP, MinMaxScaling, aggregate_posteriors
 
 
+#: Floor of a learned per-feature standard deviation (scaled units).
+MIN_FEATURE_SD = 0.01
+
+
 class AdaGVAEModule(BaseModuleClass):
     """Torch module of :class:`~spatialvi.model.AdaGVAE`.
 
@@ -47,8 +53,10 @@ class AdaGVAEModule(BaseModuleClass):
     feature_min, feature_max
         Min–max scaling of the features (length ``n_input``); constant features map to 0.
     feature_sd
-        Fixed standard deviation of the Gaussian likelihood on the scaled features; ``None``
-        learns one per feature (starting at 0.1).
+        Fixed standard deviation of the Gaussian likelihood on the scaled features (a
+        fraction of each feature's source range); ``None`` learns one per feature, starting
+        at 0.1 and floored at :data:`MIN_FEATURE_SD` (a constant feature would otherwise drive
+        it to 0 and the likelihood to infinity).
     """
 
     def __init__(
@@ -59,7 +67,7 @@ class AdaGVAEModule(BaseModuleClass):
         aggregation: str | None = "gvae",
         feature_min=None,
         feature_max=None,
-        feature_sd: float | None = None,
+        feature_sd: float | None = 0.1,
     ):
         super().__init__()
         if aggregation is not None and aggregation not in AGGREGATIONS:
@@ -70,10 +78,10 @@ class AdaGVAEModule(BaseModuleClass):
         self.aggregation = aggregation
         leaky = functools.partial(nn.LeakyReLU, 0.2)
         hidden = tuple(int(h) for h in hidden)
-        self.encoder = MLP(self.n_input, hidden, activation_fn=leaky)
+        self.encoder = MLP(self.n_input, hidden, activation_fn=leaky, use_batch_norm=False)
         self.z_mean = nn.Linear(hidden[-1], self.n_latent)
         self.z_log_var = nn.Linear(hidden[-1], self.n_latent)
-        self.decoder = MLP(self.n_latent, hidden[::-1], activation_fn=leaky)
+        self.decoder = MLP(self.n_latent, hidden[::-1], activation_fn=leaky, use_batch_norm=False)
         self.x_mean = nn.Linear(hidden[0], self.n_input)
         lo = np.zeros(self.n_input) if feature_min is None else np.asarray(feature_min, float)
         hi = np.ones(self.n_input) if feature_max is None else np.asarray(feature_max, float)
@@ -85,6 +93,11 @@ class AdaGVAEModule(BaseModuleClass):
             if not feature_sd > 0:
                 raise ValueError(f"`feature_sd` must be > 0 or None, got {feature_sd!r}.")
             self.register_buffer("log_sd", torch.full((self.n_input,), float(np.log(feature_sd))))
+
+    def feature_sd(self) -> torch.Tensor:
+        """Standard deviation of p(x | z) per scaled feature."""
+        sd = torch.exp(self.log_sd)
+        return sd if self.fixed_sd is not None else sd.clamp_min(MIN_FEATURE_SD)
 
     def scale(self, x: torch.Tensor) -> torch.Tensor:
         """Min–max scaled features (the source ranges; constant features map to 0)."""
@@ -135,7 +148,7 @@ class AdaGVAEModule(BaseModuleClass):
         """Negative ELBO of each observation with its pair-aggregated posterior."""
         x = self.scale(tensors[REGISTRY_KEYS.FEATURES_KEY])
         q = inference_outputs.get("qz_train", inference_outputs["qz"])
-        rec = -Normal(generative_outputs["mean"], torch.exp(self.log_sd)).log_prob(x).sum(-1)
+        rec = -Normal(generative_outputs["mean"], self.feature_sd()).log_prob(x).sum(-1)
         kl = kl_divergence(q, Normal(torch.zeros_like(q.loc), torch.ones_like(q.scale))).sum(-1)
         extra = {"kl_per_obs": kl.mean().detach()}
         shared = inference_outputs.get("shared_dims")

@@ -28,6 +28,9 @@ class MLP(nn.Module):
         Number of categories of each categorical covariate.
     activation_fn
         Activation class (default ELU, as in SpaVAE).
+    use_batch_norm
+        Batch norm after each linear layer (scvi-tools' default). Off, the blocks are plain
+        Linear → activation, as the MLP of the DRL paper.
     """
 
     def __init__(
@@ -37,6 +40,7 @@ class MLP(nn.Module):
         dropout_rate: float = 0.0,
         n_cat_list=(),
         activation_fn: type[nn.Module] = nn.ELU,
+        use_batch_norm: bool = True,
     ):
         super().__init__()
         widths = [n_in, *hidden]
@@ -50,6 +54,7 @@ class MLP(nn.Module):
                 n_layers=1,
                 dropout_rate=dropout_rate,
                 activation_fn=activation_fn,
+                use_batch_norm=use_batch_norm,
             )
             for a, b in pairwise(widths)
         )
