@@ -37,7 +37,6 @@ def demo(out_dir: Path, quick: bool = False, random_state: int = 0) -> dict:
     A dict with sizes, epochs, DCI disentanglement and MIG of both models, the factor
     classification accuracy after transfer and the wall time.
     """
-    import numpy as np
     import scvi
 
     from spatialvi._keys import OBSM, UNS, latent_key

@@ -32,7 +32,6 @@ from torch.distributions import Normal, kl_divergence
 from spatialvi._keys import REGISTRY_KEYS
 from spatialvi.nn import AGGREGATIONS, MLP, MinMaxScaling, aggregate_posteriors
 
-
 #: Floor of a learned per-feature standard deviation (scaled units).
 MIN_FEATURE_SD = 0.01
 
