@@ -179,6 +179,9 @@ def test_downstream_accuracy_and_correlation(seed):
     for classifier in ("gbt", "mlp"):
         assert downstream_accuracy(z, labels, classifier=classifier) >= 0.95
         assert downstream_accuracy(z[:, 1:], labels, classifier=classifier) < 0.5
+    # a grouped split keeps every group on one side (and still learns the labels)
+    groups = np.repeat(np.arange(90), 10)
+    assert downstream_accuracy(z, labels, groups=groups, random_state=seed) >= 0.95
     features = pd.DataFrame({"area": 2 * z[:, 0] + 1, "noise": rng.standard_normal(900)})
     corr = latent_feature_correlation(z, features)
     assert list(corr.columns) == ["area", "noise"] and list(corr.index) == ["dim_0", "dim_1"]

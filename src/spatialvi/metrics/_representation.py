@@ -21,12 +21,15 @@ def downstream_accuracy(
     classifier: str = "gbt",
     test_fraction: float = 0.3,
     random_state=0,
+    groups=None,
 ) -> float:
     """Balanced accuracy of a classifier of ``labels`` from the latent, on held-out observations.
 
     ``classifier='gbt'``: :class:`~sklearn.ensemble.HistGradientBoostingClassifier`;
     ``'mlp'``: :class:`~sklearn.neural_network.MLPClassifier` (one hidden layer of 100, inputs
-    standardised on the training split). The split is stratified by label.
+    standardised on the training split). The split is stratified by label, or, with
+    ``groups`` (one group per observation, e.g. the source image of a crop), by group
+    (:class:`~sklearn.model_selection.GroupShuffleSplit`: no group on both sides).
     Observations with a missing label are left out.
     """
     from sklearn.metrics import balanced_accuracy_score
@@ -40,6 +43,11 @@ def downstream_accuracy(
             "observations in the same order."
         )
     keep = y.notna().to_numpy()
+    if groups is not None:
+        groups = np.asarray(groups)
+        if len(groups) != len(keep):
+            raise ValueError(f"`groups` has {len(groups)} entries; `labels` has {len(keep)}.")
+        groups = groups[keep]
     z, y = z[keep], y[keep].astype(str).to_numpy()
     classes, counts = np.unique(y, return_counts=True)
     if classes.size < 2:
@@ -50,9 +58,16 @@ def downstream_accuracy(
             "needs at least two per class."
         )
     _split(len(z), test_fraction, random_state)  # validates test_fraction
-    z_train, z_test, y_train, y_test = train_test_split(
-        z, y, test_size=test_fraction, stratify=y, random_state=random_state
-    )
+    if groups is None:
+        z_train, z_test, y_train, y_test = train_test_split(
+            z, y, test_size=test_fraction, stratify=y, random_state=random_state
+        )
+    else:
+        from sklearn.model_selection import GroupShuffleSplit
+
+        split = GroupShuffleSplit(1, test_size=test_fraction, random_state=random_state)
+        train, test = next(split.split(z, y, groups))
+        z_train, z_test, y_train, y_test = z[train], z[test], y[train], y[test]
     if classifier == "gbt":
         from sklearn.ensemble import HistGradientBoostingClassifier
 
