@@ -120,7 +120,7 @@ def part_bccd(args) -> None:
             downstream_accuracy(z, labels, groups=groups, test_fraction=0.2, random_state=s)
             for s in args.seeds
         ]
-        print(f"  {name:<44}{np.mean(accs):.3f} ± {np.std(accs):.3f}", flush=True)
+        print(f"  {name:<50}{np.mean(accs):.3f} ± {np.std(accs):.3f}", flush=True)
 
     score("box size (width, height)", cells.obs[[OBS.BOX_WIDTH, OBS.BOX_HEIGHT]].to_numpy(float))
     score("PCA-10 of the features", PCA(10, random_state=0).fit_transform(cells.obsm[key]))
