@@ -34,6 +34,10 @@ def test_module_keeps_ranges_in_its_state_dict():
     restored.load_state_dict(scaling.state_dict())
     torch.testing.assert_close(restored(torch.tensor([[2.0, 7.0]])), torch.tensor([[0.5, 0.0]]))
     assert torch.isfinite(restored(torch.full((1, 2), 3.0))).all()
+    # inverse: back to the original units where the range is not constant
+    y = torch.tensor([[0.25, 0.4]])
+    torch.testing.assert_close(restored.inverse(y), torch.tensor([[1.5, 3.4]]))
+    torch.testing.assert_close(restored.inverse(restored(x))[:, 0], x[:, 0])
 
 
 def test_bad_input():

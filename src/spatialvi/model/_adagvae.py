@@ -302,13 +302,11 @@ class AdaGVAE(SpatialviModel):
                 f"{z_all.shape}."
             )
         self.module.eval()
-        scaling = self.module.scaling
-        span = torch.where(scaling.hi > scaling.lo, scaling.hi - scaling.lo, 1.0)
         out = []
         for start in range(0, len(z_all), batch_size):
             z = torch.as_tensor(z_all[start : start + batch_size], device=self.module.device)
             mean = self.module.generative(z)["mean"]
-            out.append((mean * span + scaling.lo).cpu().numpy())
+            out.append(self.module.scaling.inverse(mean).cpu().numpy())
         return np.concatenate(out).astype(np.float32)
 
     def traverse(self, adata: AnnData | None = None, index: int = 0, values=None) -> np.ndarray:

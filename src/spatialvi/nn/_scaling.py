@@ -107,3 +107,9 @@ class MinMaxScaling(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # No finiteness check here: it would synchronise with the GPU on every minibatch.
         return _scale(x, self.lo, self.hi)
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        """Back to the original units: ``lo + y · (hi − lo)``, with the span of a constant
+        column taken as 1 (the divisor :meth:`forward` uses there)."""
+        span = self.hi - self.lo
+        return self.lo + y * (span + (span == 0))
