@@ -22,7 +22,6 @@ from spatialvi.data import (
 )
 from spatialvi.model.base import SpatialviModel, train_docstring
 from spatialvi.module._adagvae import AdaGVAEModule
-from spatialvi.train import Throughput
 
 
 def _check_factor_keys(adata: AnnData, factor_keys) -> list[str]:
@@ -233,14 +232,12 @@ class AdaGVAE(SpatialviModel):
             )
         else:
             self._data_splitter_cls = type(self)._data_splitter_cls
-        throughput = Throughput()
-        trainer_kwargs["callbacks"] = [*trainer_kwargs.get("callbacks", []), throughput]
         result = self._train_recipe(
             {**locals(), "trainer_kwargs": trainer_kwargs},
             beta_controller=float(self.run_params_["beta"]),
             optimizer="Adam",
+            throughput_param="observations_per_second",
         )
-        self.run_params_["observations_per_second"] = round(throughput.per_second, 1)
         return result
 
     # -- transfer --------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from spatialvi.geometry import image_window
 from spatialvi.model.base import SpatialviModel, train_docstring
 from spatialvi.module._sivae import SIVAEModule
 from spatialvi.nn import eroded_window, in_domain
-from spatialvi.train import Throughput
 
 
 class SIVAE(SpatialviModel):
@@ -205,14 +204,12 @@ class SIVAE(SpatialviModel):
             Adam learning rate and weight decay.
         {train_common}
         """
-        throughput = Throughput()
-        trainer_kwargs["callbacks"] = [*trainer_kwargs.get("callbacks", []), throughput]
         result = self._train_recipe(
             {**locals(), "trainer_kwargs": trainer_kwargs},
             beta_controller=float(self.run_params_["beta"]),
             optimizer="Adam",
+            throughput_param="images_per_second",
         )
-        self.run_params_["images_per_second"] = round(throughput.per_second, 1)
         return result
 
     def _validate_images(self, adata: AnnData | None) -> None:

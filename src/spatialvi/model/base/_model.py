@@ -16,7 +16,12 @@ from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
 
 from spatialvi._keys import REGISTRY_KEYS, ModelKeys, model_keys
 from spatialvi.nn import library_size, median_library, size_factor
-from spatialvi.train import RelativeEarlyStopping, SpatialviTrainingPlan, fit_batch_size
+from spatialvi.train import (
+    RelativeEarlyStopping,
+    SpatialviTrainingPlan,
+    Throughput,
+    fit_batch_size,
+)
 
 #: Arguments of a model's public ``train`` that the recipe takes as they are.
 _RECIPE_ARGS = (
@@ -89,6 +94,7 @@ class SpatialviModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         beta_controller,
         optimizer: str,
         run_params: dict | None = None,
+        throughput_param: str | None = None,
     ):
         """Fit the module with the shared recipe; records ``run_params_``.
 
@@ -106,6 +112,9 @@ class SpatialviModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             ``"Adam"`` or ``"AdamW"``.
         run_params
             Model-specific entries for ``run_params_``.
+        throughput_param
+            If given, a :class:`~spatialvi.train.Throughput` callback measures the training
+            observations per second and ``run_params_[throughput_param]`` records it.
         """
         missing = [k for k in _RECIPE_ARGS if k not in train_args]
         if missing:
@@ -113,6 +122,9 @@ class SpatialviModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         args = {k: train_args[k] for k in _RECIPE_ARGS}
         train_size, lr, weight_decay = args["train_size"], args["lr"], args["weight_decay"]
         trainer_kwargs = dict(train_args.get("trainer_kwargs", {}))
+        throughput = Throughput() if throughput_param is not None else None
+        if throughput is not None:
+            trainer_kwargs["callbacks"] = [*trainer_kwargs.get("callbacks", []), throughput]
         if isinstance(train_size, bool) or not isinstance(train_size, int | float):
             raise ValueError(f"`train_size` must be a fraction in (0, 1], got {train_size!r}.")
         if "validation_size" in trainer_kwargs:
@@ -175,6 +187,8 @@ class SpatialviModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
                 **(run_params or {}),
             }
         )
+        if throughput is not None:
+            self.run_params_[throughput_param] = round(throughput.per_second, 1)
         return result
 
     @property
