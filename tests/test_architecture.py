@@ -53,7 +53,14 @@ LAYOUT_DIRS = (
     "demos",
 )
 #: Top-level modules the tree must have.
-LAYOUT_MODULES = ("__init__.py", "_keys.py", "_validation.py", "_version.py", "cli.py")
+LAYOUT_MODULES = (
+    "__init__.py",
+    "_keys.py",
+    "_checks.py",
+    "_validation.py",
+    "_version.py",
+    "cli.py",
+)
 
 #: Node standing for ``spatialvi`` itself (``import spatialvi``, ``from spatialvi import
 #: __version__``) and for ``spatialvi/__init__.py``.
@@ -94,6 +101,7 @@ LAYER_RANK: dict[str, int] = {
     "_version": 0,
     "_keys": 0,
     "_threads": 0,
+    "_checks": 0,
     "_validation": 1,
     "nn": 2,
     "geometry": 2,

@@ -54,7 +54,6 @@ class _ObsKeys(NamedTuple):
     SOURCE: str = "source"
     SPAVAE_CLUSTER: str = "spavae_cluster"
     PARENT_SPOT: str = "parent_spot"
-    INDICES: str = "_indices"
     PCA_KMEANS: str = "pca_kmeans"
     LEIDEN: str = "leiden"
     PAIR_ID: str = "pair_id"

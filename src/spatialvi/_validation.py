@@ -1,8 +1,13 @@
-"""Input validation shared by every model and tool.
+"""Input validation shared by every model and tool: the one validation layer.
 
-Each check raises :class:`KeyError` (a key is missing) or :class:`ValueError` (the data under a
-key is malformed) with a message that names the key, says what was expected and how to fix it.
-None of them modifies its input.
+Each check raises :class:`KeyError` (a key is missing), :class:`TypeError` (an argument of the
+wrong kind) or :class:`ValueError` (the data under a key is malformed) with a message that names
+the key or argument, says what was expected and how to fix it. None of them modifies its input.
+
+The checks of plain arguments and arrays (integers, numbers, choices, coordinate, feature and
+distance matrices, masks) live in :mod:`spatialvi._checks`, below the pure building blocks
+that need them too, and are re-exported here; code above the building blocks imports every
+check from this module.
 """
 
 from __future__ import annotations
@@ -15,7 +20,88 @@ from scipy import sparse
 if TYPE_CHECKING:
     from anndata import AnnData
 
+from spatialvi._checks import (
+    check_array_coordinates,
+    check_choice,
+    check_distance_matrix,
+    check_feature_matrix,
+    check_int,
+    check_mask,
+    check_number,
+)
 from spatialvi._keys import OBS, OBSM
+
+
+def check_anndata(adata, name: str = "adata", min_obs: int = 1) -> AnnData:
+    """Check that ``adata`` is an AnnData with at least ``min_obs`` observations and one variable."""
+    from anndata import AnnData
+
+    if not isinstance(adata, AnnData):
+        raise TypeError(
+            f"`{name}` must be an AnnData, got {type(adata).__name__}; read files with "
+            "`anndata.read_h5ad` (or `spatialvi.datasets`)."
+        )
+    if adata.n_obs < min_obs:
+        raise ValueError(f"`{name}` has {adata.n_obs} observations; at least {min_obs} are needed.")
+    if adata.n_vars == 0:
+        raise ValueError(f"`{name}` has no variables (adata.n_vars == 0).")
+    return adata
+
+
+def check_obs_column(adata: AnnData, key: str, argument: str) -> None:
+    """Check that ``adata.obs[key]`` exists and has no missing values (``argument`` names the
+    parameter that passed ``key``)."""
+    if not isinstance(key, str):
+        raise TypeError(f"`{argument}` must name a column of adata.obs, got {key!r}.")
+    if key not in adata.obs:
+        raise KeyError(
+            f"`{argument}`={key!r} is not a column of adata.obs (columns: {list(adata.obs)})."
+        )
+    missing = adata.obs[key].isna()
+    if missing.any():
+        raise ValueError(
+            f"adata.obs[{key!r}] (`{argument}`) has {int(missing.sum())} missing values "
+            f"(first: {adata.obs_names[np.flatnonzero(missing.to_numpy())[0]]!r}); fill them."
+        )
+
+
+def check_obsm_key(adata: AnnData, key: str, argument: str, hint: str = "") -> np.ndarray:
+    """Check that ``adata.obsm[key]`` exists (``argument`` names the parameter); return it."""
+    if not isinstance(key, str) or key not in adata.obsm:
+        raise KeyError(
+            f"`{argument}`={key!r} is not a key of adata.obsm (keys: {list(adata.obsm)})."
+            + (f" {hint}" if hint else "")
+        )
+    values = adata.obsm[key]
+    return values.to_numpy() if hasattr(values, "to_numpy") else np.asarray(values)
+
+
+def gene_order(reference, query, what: str = "the model") -> np.ndarray | None:
+    """Positions of ``reference`` genes in ``query`` var_names (``None`` if already identical).
+
+    Raises
+    ------
+    ValueError
+        If some reference genes are missing from ``query`` (the first ones are named) or
+        ``query`` has duplicated gene names.
+    """
+    import pandas as pd
+
+    reference, query = pd.Index(reference), pd.Index(query)
+    if reference.equals(query):
+        return None
+    if not query.is_unique:
+        dup = list(query[query.duplicated()][:5])
+        raise ValueError(
+            f"The query's var_names are not unique (e.g. {dup}); call `adata.var_names_make_unique()`."
+        )
+    missing = reference.difference(query, sort=False)
+    if len(missing):
+        raise ValueError(
+            f"The query lacks {len(missing)} of the {len(reference)} genes of {what} "
+            f"(e.g. {list(missing[:5])}); subset or pad it to the training genes."
+        )
+    return query.get_indexer(reference)
 
 
 def _describe(layer: str | None) -> str:
@@ -156,20 +242,7 @@ def check_features(adata: AnnData, key: str) -> np.ndarray:
         )
     features = adata.obsm[key]
     features = features.to_numpy() if hasattr(features, "to_numpy") else np.asarray(features)
-    if features.ndim != 2 or features.shape[1] == 0:
-        raise ValueError(
-            f"adata.obsm[{key!r}] has shape {features.shape}; expected n_obs × F features."
-        )
-    if not np.issubdtype(features.dtype, np.number):
-        raise ValueError(f"adata.obsm[{key!r}] has non-numeric dtype {features.dtype}.")
-    bad = ~np.isfinite(features).all(axis=1)
-    if bad.any():
-        raise ValueError(
-            f"adata.obsm[{key!r}] has NaN or infinite values in {int(bad.sum())} observations "
-            f"(first: {adata.obs_names[np.flatnonzero(bad)[0]]!r}); fix or remove them before "
-            "setting up the model."
-        )
-    return features
+    return check_feature_matrix(f"adata.obsm[{key!r}]", features, n_obs=adata.n_obs)
 
 
 def check_points(
@@ -313,3 +386,28 @@ def check_interaction_range(R, window) -> float:
             "half the shorter window side, so that the eroded window is not empty."
         )
     return R
+
+
+__all__ = [
+    "check_anndata",
+    "check_array_coordinates",
+    "check_choice",
+    "check_coordinates",
+    "check_counts",
+    "check_distance_matrix",
+    "check_feature_matrix",
+    "check_features",
+    "check_images",
+    "check_int",
+    "check_interaction_range",
+    "check_mask",
+    "check_number",
+    "check_obs_column",
+    "check_obsm_key",
+    "check_pattern",
+    "check_points",
+    "check_radii",
+    "check_window",
+    "gene_order",
+    "get_matrix",
+]

@@ -1,6 +1,7 @@
 """AnnData registration for spatialvi models (scvi-tools fields and manager)."""
 
 from spatialvi.data._manager import (
+    ObservationIndexField,
     PointSetsObsmField,
     SpatialviAnnDataManager,
     TrainingOnlyCategoricalObsField,
@@ -16,6 +17,7 @@ from spatialvi.data._pairs import (
 )
 
 __all__ = [
+    "ObservationIndexField",
     "PairBatchSampler",
     "PairDataSplitter",
     "PairedAnnDataLoader",

@@ -13,8 +13,9 @@ still required.
 
 from __future__ import annotations
 
+import numpy as np
 from scvi.data import AnnDataManager, _constants
-from scvi.data.fields import CategoricalObsField, NumericalObsField, ObsmField
+from scvi.data.fields import BaseAnnDataField, CategoricalObsField, NumericalObsField, ObsmField
 
 
 class TrainingOnlyField:
@@ -49,6 +50,56 @@ class TrainingOnlyNumericalObsField(TrainingOnlyField, NumericalObsField):
     """A :class:`~scvi.data.fields.NumericalObsField` that a query AnnData may lack."""
 
 
+class ObservationIndexField(BaseAnnDataField):
+    """Position ``0 … n_obs − 1`` of every observation in its AnnData, as an ``n × 1`` column.
+
+    scvi-tools models get this by writing ``adata.obs['_indices']`` during setup; this field
+    serves the positions from :class:`SpatialviAnnDataManager` instead, so that setting up a
+    model leaves the user's ``obs`` untouched. Every AnnData (training or query) has it.
+    """
+
+    #: Stands in the data registry for "the observation positions" (not an AnnData attribute).
+    ATTR_NAME = "obs_position"
+
+    def __init__(self, registry_key: str):
+        super().__init__()
+        self._registry_key = registry_key
+
+    @property
+    def registry_key(self) -> str:
+        return self._registry_key
+
+    @property
+    def attr_name(self) -> str:
+        return self.ATTR_NAME
+
+    @property
+    def attr_key(self) -> None:
+        return None
+
+    @property
+    def is_empty(self) -> bool:
+        return False
+
+    def validate_field(self, adata) -> None:
+        """Every AnnData has positions: nothing to check."""
+
+    def register_field(self, adata) -> dict:
+        return {}
+
+    def transfer_field(self, state_registry: dict, adata_target, **kwargs) -> dict:
+        return {}
+
+    def get_field_data(self, adata) -> np.ndarray:
+        return np.arange(adata.n_obs, dtype=np.int64)[:, None]
+
+    def get_summary_stats(self, state_registry: dict) -> dict:
+        return {}
+
+    def view_state_registry(self, state_registry: dict) -> None:
+        return None
+
+
 class SpatialviAnnDataManager(AnnDataManager):
     """:class:`~scvi.data.AnnDataManager` that tolerates missing training-only fields on transfer."""
 
@@ -69,6 +120,13 @@ class SpatialviAnnDataManager(AnnDataManager):
             }
             return
         super()._add_field(field, adata, source_registry=source_registry, **transfer_kwargs)
+
+    def get_from_registry(self, registry_key: str):
+        """As scvi-tools', plus the positions of :class:`ObservationIndexField`."""
+        location = self.data_registry[registry_key]
+        if location[_constants._DR_ATTR_NAME] == ObservationIndexField.ATTR_NAME:
+            return np.arange(self.adata.n_obs, dtype=np.int64)[:, None]
+        return super().get_from_registry(registry_key)
 
     def has_field_data(self, registry_key: str) -> bool:
         """Whether minibatches of the registered AnnData carry ``registry_key``."""

@@ -24,6 +24,26 @@ def pca_kmeans_labels(adata, n_clusters: int, random_state: int = 0):
     )
 
 
+def match_to_domains(adata, column: str) -> None:
+    """Rename the clusters in ``adata.obs[column]`` after the simulated domains they overlap most.
+
+    Uses :func:`spatialvi.metrics.match_labels` (Hungarian matching, so scores are unchanged)
+    and stores a categorical whose categories are the domains' in their order, followed by
+    any unmatched clusters: :func:`spatialvi.pl.spatial_scatter` then colours each cluster
+    like the domain it stands for.
+    """
+    import pandas as pd
+
+    from spatialvi._keys import OBS
+    from spatialvi.metrics import match_labels
+
+    domains = adata.obs[OBS.DOMAIN].astype("category")
+    matched = match_labels(domains, adata.obs[column])
+    known = list(domains.cat.categories)
+    extra = sorted(set(matched.tolist()) - set(known), key=str)
+    adata.obs[column] = pd.Categorical(matched, categories=known + extra)
+
+
 def figure(n_panels: int, panel_size: tuple[float, float] = (5.5, 5.0), wspace: float = 0.45):
     """A row of ``n_panels`` axes on the non-interactive Agg backend: ``(fig, axes)``."""
     import matplotlib

@@ -21,7 +21,7 @@ def demo(out_dir: Path, quick: bool = False, random_state: int = 0) -> dict:
     sprites (:meth:`~spatialvi.model.AdaGVAE.transfer`) and fine-tuned without pairs.
     Writes ``adagvae_demo.h5ad`` (held-out sprites with both latents) and ``adagvae_demo.png``
     (|correlation| of latent dims with factors for both models, and a latent traversal of the
-    Ada-GVAE decoded to images) into ``out_dir``.
+    Ada-GVAE decoded to images, each panel with its colour bar) into ``out_dir``.
 
     Parameters
     ----------
@@ -89,7 +89,8 @@ def demo(out_dir: Path, quick: bool = False, random_state: int = 0) -> dict:
     fig, axes = figure(3, panel_size=(4.2, 4.0), wspace=0.35)
     for ax, name in zip(axes[:2], ("adagvae", "betavae"), strict=True):
         corr = latent_feature_correlation(test.obsm[latent_key(name)], test.obs[names]).abs()
-        ax.imshow(corr.to_numpy(), vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        image = ax.imshow(corr.to_numpy(), vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="|correlation|")
         ax.set(xticks=range(len(names)), yticks=range(corr.shape[0]), ylabel="latent dim")
         ax.set_xticklabels(names, rotation=45, ha="right", fontsize=7)
         ax.set_title(
@@ -99,7 +100,8 @@ def demo(out_dir: Path, quick: bool = False, random_state: int = 0) -> dict:
     traversal = models["adagvae"].traverse(test, index=0)
     d, steps = traversal.shape[:2]
     tiles = traversal.reshape(d, steps, 3, size, size)[:, :, 0]
-    axes[2].imshow(tiles.transpose(0, 2, 1, 3).reshape(d * size, steps * size), cmap="gray")
+    image = axes[2].imshow(tiles.transpose(0, 2, 1, 3).reshape(d * size, steps * size), cmap="gray")
+    fig.colorbar(image, ax=axes[2], fraction=0.046, pad=0.04, label="decoded value (first channel)")
     axes[2].set(xticks=[], yticks=[], xlabel="latent value −2 … 2", ylabel="latent dim")
     axes[2].set_title("Ada-GVAE traversal (decoded pixels)", fontsize=9)
     save_figure(fig, out_dir, "adagvae_demo.png")

@@ -15,7 +15,7 @@ def demo(out_dir: Path, quick: bool = False, random_state: int = 0) -> dict:
 
     Writes ``dpvae_demo.h5ad`` (held-out spots with ``obsm['spatial']`` = truth,
     ``obsm['spatial_dpvae']``, ``obsm['spatial_vae']``) and ``dpvae_demo.png`` (true vs
-    reconstructed coordinates coloured by domain) into ``out_dir``.
+    reconstructed coordinates coloured by domain, each panel with its legend) into ``out_dir``.
 
     Parameters
     ----------
@@ -38,6 +38,7 @@ def demo(out_dir: Path, quick: bool = False, random_state: int = 0) -> dict:
     from spatialvi.geometry import similarity_fit
     from spatialvi.metrics import procrustes_disparity
     from spatialvi.model import DPVAE
+    from spatialvi.pl import spatial_scatter
     from spatialvi.sim import synthetic_tissue
     from spatialvi.tl import reconstruct_spatial
 
@@ -63,24 +64,21 @@ def demo(out_dir: Path, quick: bool = False, random_state: int = 0) -> dict:
     query.obsm[OBSM.SPATIAL] = truth
     query.write_h5ad(out_dir / "dpvae_demo.h5ad")
 
-    codes = query.obs[OBS.DOMAIN].astype("category").cat.codes
-    fig, axes = figure(3, panel_size=(4.0, 4.0), wspace=0.1)
+    # Every panel coloured by the true domain (one palette, one legend per panel); the
+    # reconstructions are drawn from a copy, aligned to the truth.
+    plot = query.copy()
+    fig, axes = figure(3, panel_size=(5.0, 4.0), wspace=0.45)
     panels = (
         (OBSM.SPATIAL, "true"),
         (demo_key(OBSM.SPATIAL, "dpvae"), f"DPVAE (disparity {result['disparity_dpvae']:.3f})"),
         (demo_key(OBSM.SPATIAL, "vae"), f"VAE (disparity {result['disparity_vae']:.3f})"),
     )
-    for ax, (key, title) in zip(axes, panels):
-        xy = query.obsm[key]
+    for ax, (key, title) in zip(axes, panels, strict=True):
         if key != OBSM.SPATIAL:
             # Disparity ignores rotation, reflection and scale; show the reconstruction the same way.
-            scale, rotation, shift = similarity_fit(xy, truth)
-            xy = scale * xy @ rotation + shift
-        ax.scatter(xy[:, 0], xy[:, 1], c=codes, cmap="tab10", s=8)
-        ax.set_title(title)
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
+            scale, rotation, shift = similarity_fit(query.obsm[key], truth)
+            plot.obsm[key] = scale * query.obsm[key] @ rotation + shift
+        spatial_scatter(plot, OBS.DOMAIN, spatial_key=key, ax=ax, size=12, title=title)
     save_figure(fig, out_dir, "dpvae_demo.png")
     result["seconds"] = time.perf_counter() - start
     print(

@@ -15,7 +15,7 @@ def demo(out_dir: Path, quick: bool = False, random_state: int = 0) -> dict:
     model's representation tells the arrangements apart. Writes ``sivae_demo.h5ad`` (test
     images with ``obsm['X_sivae']``, ``obsm['X_vae']`` and the simulated patterns) and
     ``sivae_demo.png`` (the learned pair potentials per class and observed vs simulated L
-    functions) into ``out_dir``.
+    functions, each panel with its legend) into ``out_dir``.
 
     Parameters
     ----------
@@ -34,6 +34,7 @@ def demo(out_dir: Path, quick: bool = False, random_state: int = 0) -> dict:
 
     import numpy as np
     import scvi
+    from matplotlib.lines import Line2D
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -87,6 +88,14 @@ def demo(out_dir: Path, quick: bool = False, random_state: int = 0) -> dict:
     axes[0].legend(fontsize=7, frameon=False)
     axes[1].axhline(0, color="grey", lw=0.8)
     axes[1].set(xlabel="r", ylabel="L(r) − r", title="observed (solid) vs simulated (dashed)")
+    # The classes' colours (as in the first panel) and the two line styles.
+    styles = [
+        Line2D([], [], color="black", label="observed"),
+        Line2D([], [], color="black", ls="--", label="simulated"),
+    ]
+    axes[1].legend(
+        handles=[*axes[1].get_legend_handles_labels()[0], *styles], fontsize=7, frameon=False
+    )
     save_figure(fig, out_dir, "sivae_demo.png")
     result["seconds"] = time.perf_counter() - start
     print(

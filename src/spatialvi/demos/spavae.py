@@ -14,7 +14,9 @@ def demo(out_dir: Path, quick: bool = False, random_state: int = 0) -> dict:
 
     Writes ``spavae_demo.h5ad`` (with ``obsm['X_spavae']``, ``layers['spavae_denoised']``,
     ``obs['spavae_cluster']``) and ``spavae_demo.png`` (true domains, SpaVAE domains, PCA +
-    KMeans domains, latent UMAP) into ``out_dir``.
+    KMeans domains, latent UMAP) into ``out_dir``. Both clusterings are stored renamed after
+    the domains they overlap most (:func:`spatialvi.metrics.match_labels`), so that a
+    cluster is drawn in the colour of its domain.
 
     Parameters
     ----------
@@ -35,7 +37,13 @@ def demo(out_dir: Path, quick: bool = False, random_state: int = 0) -> dict:
     import scvi
 
     from spatialvi._keys import OBS, OBSM, cluster_key
-    from spatialvi.demos._common import figure, pca_kmeans_labels, prepare, save_figure
+    from spatialvi.demos._common import (
+        figure,
+        match_to_domains,
+        pca_kmeans_labels,
+        prepare,
+        save_figure,
+    )
     from spatialvi.metrics import ari
     from spatialvi.model import SpaVAE
     from spatialvi.pl import spatial_scatter
@@ -78,18 +86,24 @@ def demo(out_dir: Path, quick: bool = False, random_state: int = 0) -> dict:
     pca_ari = ari(adata.obs[OBS.DOMAIN], pca_labels)
     print(f"SpaVAE ARI {spavae_ari:.3f} | PCA + KMeans ARI {pca_ari:.3f}")
 
+    # Clusters renamed after the domains they overlap most, so that colours agree across panels.
+    for column in (clusters, OBS.PCA_KMEANS):
+        match_to_domains(adata, column)
+
     sc.pp.neighbors(adata, use_rep=OBSM.X_SPAVAE, random_state=random_state)
     sc.tl.umap(adata, random_state=random_state)
     fig, axes = figure(4)
     spatial_scatter(adata, OBS.DOMAIN, ax=axes[0], title="simulated domains")
     spatial_scatter(adata, clusters, ax=axes[1], title=f"SpaVAE + KMeans (ARI {spavae_ari:.2f})")
     spatial_scatter(adata, OBS.PCA_KMEANS, ax=axes[2], title=f"PCA + KMeans (ARI {pca_ari:.2f})")
-    umap = adata.obsm[OBSM.X_UMAP]
-    codes = adata.obs[OBS.DOMAIN].cat.codes.to_numpy()
-    axes[3].scatter(umap[:, 0], umap[:, 1], c=codes, cmap="tab10", s=6)
-    axes[3].set_title("SpaVAE latent UMAP (true domains)")
-    axes[3].set_xticks([])
-    axes[3].set_yticks([])
+    spatial_scatter(
+        adata,
+        OBS.DOMAIN,
+        spatial_key=OBSM.X_UMAP,
+        ax=axes[3],
+        size=6,
+        title="SpaVAE latent UMAP (true domains)",
+    )
     png = save_figure(fig, out_dir, "spavae_demo.png")
     h5ad = out_dir / "spavae_demo.h5ad"
     adata.write_h5ad(h5ad)

@@ -9,10 +9,18 @@ def demo(out_dir: Path, quick: bool = False, random_state: int = 0) -> dict:
     """Simulate a synthetic section, write it as ``synthetic_tissue.h5ad`` and a PNG of its domains.
 
     Also reports how well PCA + KMeans (no spatial information) recovers the domains, the
-    baseline every spatial model in the package should beat.
+    baseline every spatial model in the package should beat; its clusters are stored in
+    ``obs['pca_kmeans']`` renamed after the domains they overlap most
+    (:func:`spatialvi.metrics.match_labels`), so that both panels colour a domain alike.
     """
     from spatialvi._keys import OBS, VAR
-    from spatialvi.demos._common import figure, pca_kmeans_labels, prepare, save_figure
+    from spatialvi.demos._common import (
+        figure,
+        match_to_domains,
+        pca_kmeans_labels,
+        prepare,
+        save_figure,
+    )
     from spatialvi.metrics import ari, morans_i
     from spatialvi.pl import spatial_scatter
     from spatialvi.sim import synthetic_tissue
@@ -24,6 +32,7 @@ def demo(out_dir: Path, quick: bool = False, random_state: int = 0) -> dict:
     n_domains = adata.obs[OBS.DOMAIN].nunique()
     labels = pca_kmeans_labels(adata, n_domains, random_state)
     adata.obs[OBS.PCA_KMEANS] = labels.astype(str)
+    match_to_domains(adata, OBS.PCA_KMEANS)  # same colour for a cluster and its domain
     moran = morans_i(adata)
     sv = adata.var[VAR.SPATIALLY_VARIABLE].to_numpy()
 

@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import sparse
 
+from spatialvi._checks import check_distance_matrix, check_int, check_number
 from spatialvi._threads import keeps_torch_threads
 from spatialvi.geometry._procrustes import similarity_fit
 
@@ -117,21 +118,6 @@ def _parse_anchors(anchors, n: int, p: int) -> tuple[np.ndarray, np.ndarray]:
     return idx, pos
 
 
-def _check_dense(d: np.ndarray, name: str) -> np.ndarray:
-    d = np.asarray(d, dtype=np.float64)
-    if d.ndim != 2 or d.shape[0] != d.shape[1]:
-        raise ValueError(f"`{name}` must be a square n × n matrix, got shape {d.shape}.")
-    if not np.isfinite(d).all():
-        raise ValueError(
-            f"`{name}` contains NaN or infinite values; impute or drop those pairs (weight 0)."
-        )
-    if (d < 0).any():
-        raise ValueError(f"`{name}` contains negative values.")
-    if not np.allclose(d, d.T, atol=1e-6 * max(1.0, float(np.abs(d).max()))):
-        raise ValueError(f"`{name}` must be symmetric.")
-    return d
-
-
 # ---------------------------------------------------------------------------------------------
 # the solver
 # ---------------------------------------------------------------------------------------------
@@ -185,12 +171,10 @@ def smacof(
     """
     is_sparse = sparse.issparse(dissimilarities)
     n = dissimilarities.shape[0]
-    if n_components < 1:
-        raise ValueError(f"`n_components` must be ≥ 1, got {n_components}.")
-    if anchor_weight is not None and anchor_weight <= 0:
-        raise ValueError(
-            f"`anchor_weight` must be positive (or None for hard anchors), got {anchor_weight}."
-        )
+    check_int("n_components", n_components)
+    if anchor_weight is not None:
+        check_number("anchor_weight (None for hard anchors)", anchor_weight, low=0, low_open=True)
+    check_int("max_iter", max_iter, minimum=0)
     anchor_idx, anchor_pos = _parse_anchors(anchors, n, n_components)
     problem = (_SparseProblem if is_sparse else _DenseProblem)(dissimilarities, weights, chunk_size)
 
@@ -230,14 +214,16 @@ class _DenseProblem:
         import torch
 
         self.torch = torch
-        d = _check_dense(dissimilarities, "dissimilarities")
+        d = check_distance_matrix("dissimilarities", dissimilarities)
         self.n = d.shape[0]
         self.delta = torch.as_tensor(d, dtype=torch.float32)
         if weights is None:
             self.w = None
             self.degree = np.full(self.n, self.n - 1.0)
         else:
-            w = _check_dense(weights.toarray() if sparse.issparse(weights) else weights, "weights")
+            w = check_distance_matrix(
+                "weights", weights.toarray() if sparse.issparse(weights) else weights
+            )
             np.fill_diagonal(w, 0.0)
             self.w = torch.as_tensor(w, dtype=torch.float32)
             self.degree = w.sum(axis=1)

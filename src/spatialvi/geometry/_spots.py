@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from spatialvi._checks import check_int
+
 
 def hex_grid(n_spots: int, spot_distance: float = 100.0) -> np.ndarray:
     """Visium-like hexagonal grid of ``n_spots`` centres, roughly square, row-major order.
@@ -11,8 +13,7 @@ def hex_grid(n_spots: int, spot_distance: float = 100.0) -> np.ndarray:
     Neighbouring spots are ``spot_distance`` apart: columns step by ``spot_distance``, rows by
     ``spot_distance·√3/2``, odd rows shifted by half a step.
     """
-    if n_spots < 1:
-        raise ValueError(f"`n_spots` must be a positive integer, got {n_spots}.")
+    check_int("n_spots", n_spots)
     row_step = spot_distance * np.sqrt(3) / 2
     n_cols = int(np.ceil(np.sqrt(n_spots * row_step / spot_distance)))
     n_rows = int(np.ceil(n_spots / n_cols))
@@ -40,8 +41,7 @@ def subspot_offsets(factor: int, distance: float, include_centre: bool | None = 
     ``factor=2`` this is the spaVAE paper's four points at ``(±d/4, ±d/4)``; the centre is added
     by default for even factors (the paper's fifth point), and is already on the grid for odd ones.
     """
-    if int(factor) != factor or factor < 1:
-        raise ValueError(f"`factor` must be a positive integer, got {factor!r}.")
+    check_int("factor", factor)
     steps = ((np.arange(factor) + 0.5) / factor - 0.5) * distance
     grid = np.array([(dx, dy) for dy in steps for dx in steps])
     if include_centre is None:

@@ -3,7 +3,7 @@ disentanglement of a latent code and what a representation is good for."""
 
 from spatialvi.geometry import similarity_fit
 from spatialvi.metrics._autocorr import gearys_c, morans_i, spatial_autocorr
-from spatialvi.metrics._clustering import ari, clustering_scores, nmi
+from spatialvi.metrics._clustering import ari, clustering_scores, match_labels, nmi
 from spatialvi.metrics._detection import detection_scores, match_points
 from spatialvi.metrics._disentanglement import (
     dci,
@@ -48,6 +48,7 @@ __all__ = [
     "k_function",
     "l_function",
     "latent_feature_correlation",
+    "match_labels",
     "match_points",
     "mig",
     "morans_i",

@@ -8,11 +8,18 @@ import numpy as np
 import torch
 from anndata import AnnData
 from scipy import sparse
-from scvi.data.fields import LayerField, NumericalObsField
+from scvi.data.fields import LayerField
 
-from spatialvi._keys import MODEL, OBS, OBSM, REGISTRY_KEYS
-from spatialvi._validation import check_coordinates, check_counts, get_matrix
-from spatialvi.data import SpatialviAnnDataManager, TrainingOnlyField, TrainingOnlyObsmField
+from spatialvi._keys import MODEL, OBSM, REGISTRY_KEYS
+from spatialvi._validation import (
+    check_choice,
+    check_coordinates,
+    check_counts,
+    check_int,
+    check_number,
+    get_matrix,
+)
+from spatialvi.data import ObservationIndexField, SpatialviAnnDataManager, TrainingOnlyObsmField
 from spatialvi.model.base import SpatialviModel, train_docstring
 from spatialvi.module._dpvae import DPVAEModule
 from spatialvi.train import KLWarmup
@@ -20,10 +27,6 @@ from spatialvi.train import KLWarmup
 logger = logging.getLogger(__name__)
 
 _MASKS = ("all", "knn", "cluster")
-
-
-class _TrainingOnlyNumericalObsField(TrainingOnlyField, NumericalObsField):
-    """Cell index (for matrix/cluster masks); a query AnnData may lack it."""
 
 
 class DPVAE(SpatialviModel):
@@ -87,12 +90,11 @@ class DPVAE(SpatialviModel):
         **module_kwargs,
     ):
         super().__init__(adata)
-        if likelihood not in ("nb", "normal"):
-            raise ValueError(f"`likelihood` must be 'nb' or 'normal', got {likelihood!r}.")
-        if dp_loss not in ("squared", "abs"):
-            raise ValueError(f"`dp_loss` must be 'squared' or 'abs', got {dp_loss!r}.")
-        if dp_weight < 0:
-            raise ValueError(f"`dp_weight` must be ≥ 0, got {dp_weight}.")
+        check_choice("likelihood", likelihood, ("nb", "normal"))
+        check_choice("dp_loss", dp_loss, ("squared", "abs"))
+        check_number("dp_weight", dp_weight, low=0.0)
+        check_int("n_latent", n_latent)
+        check_int("n_neighbors", n_neighbors)
         manager = self.adata_manager
         layer = manager.get_state_registry(REGISTRY_KEYS.X_KEY).get("layer")
         if likelihood == "nb":
@@ -190,17 +192,16 @@ class DPVAE(SpatialviModel):
 
         Notes
         -----
-        Writes ``adata.obs['_indices']`` (the cell index, scvi-tools convention) used by
-        cluster and matrix masks.
+        ``adata`` is not modified: the cell positions the cluster and matrix masks need come
+        from :class:`~spatialvi.data.ObservationIndexField`, not from an ``obs`` column.
         """
         setup_method_args = cls._get_setup_method_args(**locals())
         get_matrix(adata, layer)
         check_coordinates(adata, spatial_key)
-        adata.obs[OBS.INDICES] = np.arange(adata.n_obs)
         fields = [
             LayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=False),
             TrainingOnlyObsmField(REGISTRY_KEYS.SPATIAL_KEY, spatial_key),
-            _TrainingOnlyNumericalObsField(REGISTRY_KEYS.INDICES_KEY, OBS.INDICES),
+            ObservationIndexField(REGISTRY_KEYS.INDICES_KEY),
         ]
         manager = SpatialviAnnDataManager(fields=fields, setup_method_args=setup_method_args)
         manager.register_fields(adata, **kwargs)

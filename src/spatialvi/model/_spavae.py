@@ -15,7 +15,7 @@ from scvi.data.fields import CategoricalObsField, LayerField, NumericalObsField,
 from scvi.model.base import RNASeqMixin
 
 from spatialvi._keys import MODEL, OBSM, REGISTRY_KEYS
-from spatialvi._validation import check_coordinates, check_counts
+from spatialvi._validation import check_coordinates, check_counts, check_int
 from spatialvi.data import SpatialviAnnDataManager
 from spatialvi.geometry import coordinate_rescaling, grid_inducing_points, kmeans_inducing_points
 from spatialvi.model._spavae_tasks import SpaVAETasksMixin
@@ -109,8 +109,7 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, SpatialviModel):
         sections = self._section_codes()
         n_batch = self.summary_stats.n_batch
         if isinstance(inducing, str):
-            if n_inducing < 1:
-                raise ValueError(f"`n_inducing` must be a positive integer, got {n_inducing}.")
+            check_int("n_inducing", n_inducing)
             if inducing not in ("grid", "kmeans"):
                 raise ValueError(
                     f"`inducing` must be 'grid', 'kmeans' or an M × d array, got {inducing!r}."

@@ -20,6 +20,7 @@ import torch
 from anndata import AnnData
 
 from spatialvi._keys import OBS, OBSM, REGISTRY_KEYS
+from spatialvi._validation import check_choice, check_int
 from spatialvi.geometry import spot_distance, subspot_coordinates
 
 #: Query points farther than this many spot spacings from every training spot of their section
@@ -187,8 +188,7 @@ class SpaVAETasksMixin:
         RuntimeError
             If the model is not trained.
         """
-        if isinstance(factor, bool) or int(factor) != factor or factor < 1:
-            raise ValueError(f"`factor` must be a positive integer, got {factor!r}.")
+        check_int("factor", factor)
         if distance is not None and not (np.isfinite(distance) and distance > 0):
             raise ValueError(
                 f"`distance` must be a positive spot spacing or None (measured), got {distance!r}."
@@ -388,12 +388,9 @@ class SpaVAETasksMixin:
         self, n_neighbors, weights, library_size, gene_list, batch_size
     ) -> np.ndarray:
         """Validate the options shared by the prediction methods; return the gene indices."""
-        if isinstance(n_neighbors, bool) or int(n_neighbors) != n_neighbors or n_neighbors < 1:
-            raise ValueError(f"`n_neighbors` must be a positive integer, got {n_neighbors!r}.")
-        if weights not in ("distance", "uniform"):
-            raise ValueError(f"`weights` must be 'distance' or 'uniform', got {weights!r}.")
-        if int(batch_size) != batch_size or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+        check_int("n_neighbors", n_neighbors)
+        check_choice("weights", weights, ("distance", "uniform"))
+        check_int("batch_size", batch_size)
         if isinstance(library_size, str):
             if library_size not in ("neighbors", "median"):
                 raise ValueError(

@@ -19,6 +19,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from spatialvi._checks import check_int
+
 
 class Quadrature(NamedTuple):
     """Midpoint rule over the eroded window ``D``: dummy points and the weight of each."""
@@ -59,8 +61,7 @@ def quadrature_grid(window, erosion: float, n_grid: int = 64) -> Quadrature:
     (SPEC "Point processes"); the error of the midpoint rule falls as ``n_grid⁻²`` where the
     intensity is smooth and as ``n_grid⁻¹`` at the discs' edges.
     """
-    if int(n_grid) != n_grid or n_grid < 1:
-        raise ValueError(f"`n_grid` must be a positive integer, got {n_grid!r}.")
+    check_int("n_grid", n_grid)
     domain = eroded_window(window, erosion)
     n = int(n_grid)
     xs = domain[0] + (np.arange(n) + 0.5) * (domain[1] - domain[0]) / n
@@ -149,8 +150,7 @@ class GibbsHead(torch.nn.Module):
         super().__init__()
         if not interaction_range > 0:
             raise ValueError(f"`interaction_range` must be positive, got {interaction_range!r}.")
-        if int(n_basis) != n_basis or n_basis < 2:
-            raise ValueError(f"`n_basis` must be an integer ≥ 2, got {n_basis!r}.")
+        check_int("n_basis", n_basis, minimum=2)
         self.interaction_range = float(interaction_range)
         x_min, x_max, y_min, y_max = (float(v) for v in window)
         self.register_buffer(

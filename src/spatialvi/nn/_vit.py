@@ -26,6 +26,8 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from spatialvi._checks import check_int
+
 #: LayerNorm epsilon of the DINO/timm ViTs (torch's default is 1e-5).
 LAYER_NORM_EPS = 1e-6
 
@@ -150,8 +152,7 @@ class VisionTransformer(nn.Module):
             ("img_size", img_size),
             ("in_chans", in_chans),
         ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+            check_int(name, value)
         if embed_dim % num_heads:
             raise ValueError(
                 f"`num_heads` ({num_heads}) must divide `embed_dim` ({embed_dim}); e.g. "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -16,13 +18,19 @@ def spatial_scatter(
     size: float | None = None,
     title: str | None = None,
     cmap: str = "viridis",
-    palette: str = "tab10",
+    palette: str | Sequence | Mapping = "tab10",
     save: str | None = None,
 ):
     """Scatter the observations at their coordinates, coloured by an obs column or a gene.
 
     Categorical columns get a legend, numerical ones a colour bar. Image-like coordinates
     (y down) are drawn with the y axis inverted, as squidpy does.
+
+    A category's colour is fixed by its position in the column's categories (or by
+    ``palette`` when that is a mapping), not by which categories are present: two panels
+    whose columns share categories in the same order, such as true domains and clusters
+    renamed by :func:`spatialvi.metrics.match_labels`, colour the same label alike. The
+    legend lists the categories present.
 
     Parameters
     ----------
@@ -38,8 +46,12 @@ def spatial_scatter(
         Marker size (points²); chosen from the number of observations by default.
     title
         Axes title (default: ``color``).
-    cmap, palette
-        Colour map for numbers, palette for categories.
+    cmap
+        Colour map for numbers.
+    palette
+        Colours of the categories: a matplotlib colour map name (cycled through), a sequence
+        of colours (cycled through, in category order) or a mapping from category to colour
+        (every category present must be in it).
     save
         File to save the figure to.
 
@@ -68,12 +80,14 @@ def spatial_scatter(
     size = size if size is not None else float(np.clip(40000 / max(len(coords), 1), 1.0, 60.0))
     if isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == object:
         cats = pd.Categorical(values)
-        colors = plt.get_cmap(palette)(np.arange(len(cats.categories)) % plt.get_cmap(palette).N)
+        colors = _category_colors(cats.categories, np.unique(cats.codes[cats.codes >= 0]), palette)
         missing = cats.codes < 0
         if missing.any():
             ax.scatter(*coords[missing, :2].T, s=size, c="lightgrey", label="NA", linewidths=0)
         for k, name in enumerate(cats.categories):
             sel = cats.codes == k
+            if not sel.any():
+                continue
             ax.scatter(*coords[sel, :2].T, s=size, color=colors[k], label=str(name), linewidths=0)
         ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, markerscale=2)
     else:
@@ -89,3 +103,30 @@ def spatial_scatter(
     if save is not None:
         ax.figure.savefig(save, bbox_inches="tight", dpi=120)
     return ax
+
+
+def _category_colors(categories, present, palette) -> list:
+    """One RGBA colour per category, by position (colour map, sequence) or name (mapping).
+
+    ``present`` are the codes of the categories drawn: only those need a colour in a mapping.
+    """
+    from matplotlib import colormaps
+    from matplotlib.colors import to_rgba
+
+    if isinstance(palette, Mapping):
+        absent = [categories[k] for k in present if categories[k] not in palette]
+        if absent:
+            raise KeyError(
+                f"`palette` has no colour for the categories {absent}; "
+                "give every category drawn a colour or pass a colour map name."
+            )
+        return [to_rgba(palette[c]) if c in palette else None for c in categories]
+    if isinstance(palette, str):
+        cmap = colormaps[palette]
+        return [cmap(k % cmap.N) for k in range(len(categories))]
+    if isinstance(palette, Sequence) and len(palette) > 0:
+        return [to_rgba(palette[k % len(palette)]) for k in range(len(categories))]
+    raise TypeError(
+        f"`palette` must be a colour map name, a non-empty sequence of colours or a mapping "
+        f"from category to colour, not {palette!r}."
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from spatialvi._keys import OBS, OBSM, UNS
+from spatialvi._validation import check_int
 from spatialvi.sim._point_processes import (
     UNIT_SQUARE,
     _positive,
@@ -189,11 +190,8 @@ def point_pattern_dataset(
     import pandas as pd
     from tqdm.auto import tqdm
 
-    if int(n_per_class) != n_per_class or n_per_class < 1:
-        raise ValueError(f"`n_per_class` must be a positive integer, got {n_per_class!r}.")
-    if int(image_size) != image_size or image_size < 4:
-        raise ValueError(f"`image_size` must be an integer ≥ 4 pixels, got {image_size!r}.")
-    n_per_class, image_size = int(n_per_class), int(image_size)
+    n_per_class = check_int("n_per_class", n_per_class)
+    image_size = check_int("image_size", image_size, minimum=4)
     params = dataset_parameters(expected_points)
     rng = np.random.default_rng(random_state)
     total = n_per_class * len(PATTERN_CLASSES)

@@ -21,7 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from spatialvi._validation import check_interaction_range, check_window
+from spatialvi._validation import check_int, check_interaction_range, check_number, check_window
 
 Trend = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -41,11 +41,7 @@ def _rng(random_state) -> np.random.Generator:
 
 
 def _positive(name: str, value, allow_zero: bool = False) -> float:
-    value = float(value)
-    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = "≥ 0" if allow_zero else "> 0"
-        raise ValueError(f"`{name}` must be finite and {bound}, got {value!r}.")
-    return value
+    return check_number(name, value, low=0.0, low_open=not allow_zero)
 
 
 def trend_grid(trend: Trend | None, window, size: int = TREND_GRID) -> np.ndarray:
@@ -184,8 +180,7 @@ def strauss_process(
             "Strauss process; use a Thomas process for clustering."
         )
     check_interaction_range(R, window)
-    if int(n_steps) != n_steps or n_steps < 1:
-        raise ValueError(f"`n_steps` must be a positive integer, got {n_steps!r}.")
+    check_int("n_steps", n_steps)
     with np.errstate(divide="ignore"):
         log_beta = np.log(beta * trend_grid(trend, window))
         pair = -np.log(gamma)  # +inf for a hard core

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from spatialvi._keys import OBS, OBSM, UNS
+from spatialvi._validation import check_int
 
 #: The factors in their canonical order (the order of the ``obs`` columns).
 FACTORS = ("shape", "scale", "orientation", "pos_x", "pos_y", "colour", "texture")
@@ -184,9 +185,7 @@ def texture_dsprites_factors(
 
 
 def _factor_table(n_pairs, k, factors, random_state):
-    n_pairs = int(n_pairs)
-    if n_pairs < 1:
-        raise ValueError(f"`n_pairs` must be at least 1, got {n_pairs}.")
+    n_pairs = check_int("n_pairs", n_pairs)
     allowed = _allowed_values(factors)
     varying = [name for name in FACTORS if allowed[name].size > 1]
     if not isinstance(k, int | np.integer) or not 1 <= k <= len(varying):
@@ -245,8 +244,7 @@ def texture_dsprites(
     """
     import anndata as ad
 
-    if int(image_size) < 16:
-        raise ValueError(f"`image_size` must be at least 16 pixels, got {image_size}.")
+    check_int("image_size", image_size, minimum=16)
     obs, codes, allowed, varying = _factor_table(n_pairs, k, factors, random_state)
     images = np.empty((len(codes), 3, image_size, image_size), dtype=np.float32)
     for i, row in enumerate(codes):

@@ -9,6 +9,7 @@ import pandas as pd
 from scipy import sparse
 
 from spatialvi._keys import LAYERS, OBS, OBSM, UNS, VAR
+from spatialvi._validation import check_int
 from spatialvi.geometry import hex_grid, subspot_offsets
 
 NONE_MARKER = "none"
@@ -121,12 +122,9 @@ def synthetic_tissue(
     import anndata as ad
 
     for name, value in (("n_spots", n_spots), ("n_genes", n_genes), ("n_sections", n_sections)):
-        if int(value) != value or value < 1:
-            raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
-    if not 2 <= n_domains <= 20:
-        raise ValueError(f"`n_domains` must be between 2 and 20, got {n_domains}.")
-    if int(subspot_factor) != subspot_factor or subspot_factor < 1:
-        raise ValueError(f"`subspot_factor` must be a positive integer, got {subspot_factor!r}.")
+        check_int(name, value)
+    check_int("n_domains", n_domains, minimum=2, maximum=20)
+    check_int("subspot_factor", subspot_factor)
     if not 0 <= frac_markers + frac_gradient <= 1:
         raise ValueError("`frac_markers + frac_gradient` must lie in [0, 1].")
 
