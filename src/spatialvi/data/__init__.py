@@ -1,6 +1,7 @@
 """AnnData registration for spatialvi models (scvi-tools fields and manager)."""
 
 from spatialvi.data._manager import (
+    GeneAlignedLayerField,
     ObservationIndexField,
     PointSetsObsmField,
     SpatialviAnnDataManager,
@@ -17,6 +18,7 @@ from spatialvi.data._pairs import (
 )
 
 __all__ = [
+    "GeneAlignedLayerField",
     "ObservationIndexField",
     "PairBatchSampler",
     "PairDataSplitter",

@@ -15,7 +15,15 @@ from __future__ import annotations
 
 import numpy as np
 from scvi.data import AnnDataManager, _constants
-from scvi.data.fields import BaseAnnDataField, CategoricalObsField, NumericalObsField, ObsmField
+from scvi.data.fields import (
+    BaseAnnDataField,
+    CategoricalObsField,
+    LayerField,
+    NumericalObsField,
+    ObsmField,
+)
+
+from spatialvi._validation import gene_order
 
 
 class TrainingOnlyField:
@@ -100,6 +108,33 @@ class ObservationIndexField(BaseAnnDataField):
         return None
 
 
+class GeneAlignedLayerField(LayerField):
+    """A :class:`~scvi.data.fields.LayerField` whose query AnnData is matched by ``var_names``.
+
+    scvi-tools' field accepts any query with as many genes as the training data, so a query
+    with reordered genes would be encoded with the wrong genes in each input. This field
+    records, for a query, where each training gene sits among its ``var_names``
+    (:func:`spatialvi._validation.gene_order`: reordered and extra genes are fine, missing
+    genes are an error that names them), and :class:`SpatialviAnnDataManager` hands out the
+    matrix with the training genes in the training order.
+    """
+
+    GENE_ORDER_KEY = "gene_order"
+
+    def transfer_field(self, state_registry: dict, adata_target, **kwargs) -> dict:
+        reference = state_registry[self.COLUMN_NAMES_KEY]
+        order = gene_order(reference, adata_target.var_names)
+        if order is None:
+            return super().transfer_field(state_registry, adata_target, **kwargs)
+        self.validate_field(adata_target)
+        return {
+            self.N_OBS_KEY: adata_target.n_obs,
+            self.N_VARS_KEY: len(reference),
+            self.COLUMN_NAMES_KEY: np.asarray(reference),
+            self.GENE_ORDER_KEY: order,
+        }
+
+
 class SpatialviAnnDataManager(AnnDataManager):
     """:class:`~scvi.data.AnnDataManager` that tolerates missing training-only fields on transfer."""
 
@@ -126,7 +161,13 @@ class SpatialviAnnDataManager(AnnDataManager):
         location = self.data_registry[registry_key]
         if location[_constants._DR_ATTR_NAME] == ObservationIndexField.ATTR_NAME:
             return np.arange(self.adata.n_obs, dtype=np.int64)[:, None]
-        return super().get_from_registry(registry_key)
+        data = super().get_from_registry(registry_key)
+        state = self.registry[_constants._FIELD_REGISTRIES_KEY][registry_key][
+            _constants._STATE_REGISTRY_KEY
+        ]
+        order = state.get(GeneAlignedLayerField.GENE_ORDER_KEY)
+        # A query's genes in the training order (see GeneAlignedLayerField).
+        return data if order is None else data[:, order]
 
     def has_field_data(self, registry_key: str) -> bool:
         """Whether minibatches of the registered AnnData carry ``registry_key``."""

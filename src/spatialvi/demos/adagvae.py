@@ -86,7 +86,7 @@ def demo(out_dir: Path, quick: bool = False, random_state: int = 0) -> dict:
     }
     test.write_h5ad(out_dir / "adagvae_demo.h5ad")
 
-    fig, axes = figure(3, panel_size=(4.2, 4.0), wspace=0.35)
+    fig, axes = figure(3, panel_size=(4.6, 4.0), wspace=0.6)
     for ax, name in zip(axes[:2], ("adagvae", "betavae"), strict=True):
         corr = latent_feature_correlation(test.obsm[latent_key(name)], test.obs[names]).abs()
         image = ax.imshow(corr.to_numpy(), vmin=0, vmax=1, cmap="viridis", aspect="auto")

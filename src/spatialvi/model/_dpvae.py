@@ -8,7 +8,6 @@ import numpy as np
 import torch
 from anndata import AnnData
 from scipy import sparse
-from scvi.data.fields import LayerField
 
 from spatialvi._keys import MODEL, OBSM, REGISTRY_KEYS
 from spatialvi._validation import (
@@ -19,7 +18,12 @@ from spatialvi._validation import (
     check_number,
     get_matrix,
 )
-from spatialvi.data import ObservationIndexField, SpatialviAnnDataManager, TrainingOnlyObsmField
+from spatialvi.data import (
+    GeneAlignedLayerField,
+    ObservationIndexField,
+    SpatialviAnnDataManager,
+    TrainingOnlyObsmField,
+)
 from spatialvi.model.base import SpatialviModel, train_docstring
 from spatialvi.module._dpvae import DPVAEModule
 from spatialvi.train import KLWarmup
@@ -199,7 +203,7 @@ class DPVAE(SpatialviModel):
         get_matrix(adata, layer)
         check_coordinates(adata, spatial_key)
         fields = [
-            LayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=False),
+            GeneAlignedLayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=False),
             TrainingOnlyObsmField(REGISTRY_KEYS.SPATIAL_KEY, spatial_key),
             ObservationIndexField(REGISTRY_KEYS.INDICES_KEY),
         ]

@@ -11,12 +11,12 @@ import pandas as pd
 import torch
 from anndata import AnnData
 from scipy import sparse
-from scvi.data.fields import CategoricalObsField, LayerField, NumericalObsField, ObsmField
+from scvi.data.fields import CategoricalObsField, NumericalObsField, ObsmField
 from scvi.model.base import RNASeqMixin
 
 from spatialvi._keys import MODEL, OBSM, REGISTRY_KEYS
-from spatialvi._validation import check_coordinates, check_counts, check_int
-from spatialvi.data import SpatialviAnnDataManager
+from spatialvi._validation import check_coordinates, check_counts, check_int, gene_order
+from spatialvi.data import GeneAlignedLayerField, SpatialviAnnDataManager
 from spatialvi.geometry import coordinate_rescaling, grid_inducing_points, kmeans_inducing_points
 from spatialvi.model._spavae_tasks import SpaVAETasksMixin
 from spatialvi.model.base import SpatialviModel, train_docstring
@@ -217,7 +217,11 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, SpatialviModel):
         Parameters
         ----------
         adata
-            AnnData with raw integer counts and coordinates. Nothing in it is modified.
+            AnnData with raw integer counts and coordinates. Its data are not modified; like
+            every scvi-tools model, registration adds ``obs['_scvi_batch']`` (the batch code)
+            and ``uns['_scvi_uuid']`` / ``uns['_scvi_manager_uuid']``. A query AnnData
+            encoded later is matched to the training genes by ``var_names`` (any order, extra
+            genes ignored; missing genes are an error that names them).
         layer
             Layer holding raw counts (``None``: ``adata.X``).
         spatial_key
@@ -274,7 +278,7 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, SpatialviModel):
                 )
         setup_method_args = cls._get_setup_method_args(**locals())
         fields = [
-            LayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=True),
+            GeneAlignedLayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=True),
             CategoricalObsField(REGISTRY_KEYS.BATCH_KEY, batch_key),
             ObsmField(REGISTRY_KEYS.SPATIAL_KEY, spatial_key),
         ]
@@ -488,13 +492,31 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, SpatialviModel):
         (which decodes one sample of ``z`` unless ``n_samples`` is raised), this decodes the
         latent of :meth:`get_latent_representation`, so it is deterministic.
         """
+        columns = None
+        if adata is not None and not self._can_denoise(adata):
+            raise ValueError(
+                "Denoised counts exist for the model's genes only: `adata` must hold exactly "
+                "the training genes (any order); `get_latent_representation` also takes a "
+                "query with extra genes."
+            )
+        if adata is not None:
+            columns = gene_order(adata.var_names, self.adata.var_names)
         out = []
         for tensors, inf in self._inference_batches(adata, indices, batch_size):
             log_rate = self.module.decode_log_rate(
                 inf["qz"].loc, tensors[REGISTRY_KEYS.BATCH_KEY].to(inf["qz"].loc.device)
             )
             out.append((inf["size_factor"] * torch.exp(log_rate)).cpu().numpy())
-        return np.concatenate(out).astype(np.float32)
+        values = np.concatenate(out).astype(np.float32)
+        # In the query's gene order when it lists the training genes in another order.
+        return values if columns is None else values[:, columns]
+
+    def _can_denoise(self, adata: AnnData) -> bool:
+        # Denoised counts are on the training genes: the query must hold exactly those.
+        reference = self.adata.var_names
+        return len(adata.var_names) == len(reference) and bool(
+            adata.var_names.isin(reference).all()
+        )
 
     def _output_params(self) -> dict:
         params = super()._output_params()
