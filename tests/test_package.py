@@ -25,11 +25,13 @@ def test_import_is_light():
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
 
 
-def test_cli_help_is_light():
+@pytest.mark.parametrize("command", ["", "fit", "reconstruct", "info", "demo"])
+def test_cli_help_is_light(command):
+    argv = [command, "--help"] if command else ["--help"]
     loaded = _modules_after(
         "import contextlib, io\nfrom spatialvi.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
-        "    try:\n        main(['--help'])\n    except SystemExit:\n        pass"
+        f"    try:\n        main({argv!r})\n    except SystemExit:\n        pass"
     )
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
 

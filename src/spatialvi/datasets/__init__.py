@@ -2,6 +2,7 @@
 
 from spatialvi.datasets._bccd import BCCD_CLASSES, bccd, bccd_boxes
 from spatialvi.datasets._dlpfc import DLPFC_SECTIONS, dlpfc
+from spatialvi.datasets._files import read_h5ad
 from spatialvi.datasets._paths import data_dir
 from spatialvi.datasets._smfish import SMFISH_CROPS, SmFishCrop, smfish
 
@@ -14,5 +15,6 @@ __all__ = [
     "bccd_boxes",
     "data_dir",
     "dlpfc",
+    "read_h5ad",
     "smfish",
 ]

@@ -10,6 +10,7 @@ import pandas as pd
 
 from spatialvi._keys import OBS, OBSM
 from spatialvi._validation import check_coordinates, check_counts
+from spatialvi.datasets._files import read_h5ad
 from spatialvi.datasets._paths import data_dir
 
 DLPFC_SECTIONS = ("151507", "151508", "151673")
@@ -17,13 +18,14 @@ DLPFC_SECTIONS = ("151507", "151508", "151673")
 DLPFC_UNANNOTATED = "NA"
 
 
-def dlpfc(section: str = "151673", path: str | os.PathLike | None = None):
+def dlpfc(section: str | os.PathLike = "151673", path: str | os.PathLike | None = None):
     """Read one DLPFC Visium section as AnnData.
 
     Parameters
     ----------
     section
-        Sample id (``'151507'``, ``'151508'`` or ``'151673'`` in the shared data).
+        Sample id (``'151507'``, ``'151508'`` or ``'151673'`` in the shared data), or the path
+        of a section's ``.h5ad`` file (``dlpfc("/data/dlpfc_151673.h5ad")``).
     path
         A ``.h5ad`` file, or a folder holding ``dlpfc_<section>.h5ad`` (directly or in a
         ``dlpfc/`` subfolder). By default the ``dlpfc/`` folder of
@@ -36,10 +38,12 @@ def dlpfc(section: str = "151673", path: str | os.PathLike | None = None):
     values, so that :func:`spatialvi.metrics.ari` and friends leave them out. No spot or gene is
     dropped or reordered.
     """
-    import anndata as ad
-
+    if path is None and (isinstance(section, os.PathLike) or str(section).endswith(".h5ad")):
+        section, path = Path(section).stem.removeprefix("dlpfc_"), Path(section)
+        if not path.is_file():
+            raise FileNotFoundError(f"DLPFC file {path} does not exist.")
     file = _resolve(section, path)
-    adata = ad.read_h5ad(file)
+    adata = read_h5ad(file)
     check_counts(adata)
     check_coordinates(adata, OBSM.SPATIAL, n_dims=(2,))
     if OBS.LAYER not in adata.obs:
