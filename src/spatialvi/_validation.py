@@ -32,8 +32,15 @@ from spatialvi._checks import (
 from spatialvi._keys import OBS, OBSM
 
 
-def check_anndata(adata, name: str = "adata", min_obs: int = 1) -> AnnData:
-    """Check that ``adata`` is an AnnData with at least ``min_obs`` observations and one variable."""
+def check_anndata(
+    adata, name: str = "adata", min_obs: int = 1, purpose: str = "", min_vars: int = 1
+) -> AnnData:
+    """Check that ``adata`` is an AnnData with at least ``min_obs`` observations and
+    ``min_vars`` variables (image models read ``obsm`` only: ``min_vars=0``).
+
+    ``purpose`` completes the message of too few observations ("at least 2 are needed
+    ``purpose``"), e.g. ``"to train SpaVAE"``.
+    """
     from anndata import AnnData
 
     if not isinstance(adata, AnnData):
@@ -42,10 +49,38 @@ def check_anndata(adata, name: str = "adata", min_obs: int = 1) -> AnnData:
             "`anndata.read_h5ad` (or `spatialvi.datasets`)."
         )
     if adata.n_obs < min_obs:
-        raise ValueError(f"`{name}` has {adata.n_obs} observations; at least {min_obs} are needed.")
-    if adata.n_vars == 0:
+        noun = "observation" if adata.n_obs == 1 else "observations"
+        raise ValueError(
+            f"`{name}` has {adata.n_obs} {noun}; at least {min_obs} are needed"
+            + (f" {purpose}" if purpose else "")
+            + "."
+        )
+    if adata.n_vars < min_vars:
         raise ValueError(f"`{name}` has no variables (adata.n_vars == 0).")
     return adata
+
+
+def check_setup_anndata(adata, model: str, query: bool = False, needs_vars: bool = True) -> AnnData:
+    """The AnnData check at the top of every ``setup_anndata``.
+
+    Training needs at least two observations (a single spot, cell or image cannot be fitted);
+    a ``query`` AnnData set up for a saved model (scvi-tools passes ``source_registry``) needs
+    one. Expression models need genes (``needs_vars``); image models read ``obsm`` only.
+    """
+    min_vars = 1 if needs_vars else 0
+    if query:
+        return check_anndata(
+            adata, min_obs=1, purpose=f"to set it up for a saved {model}", min_vars=min_vars
+        )
+    return check_anndata(
+        adata,
+        min_obs=2,
+        purpose=(
+            f"to train {model}, which cannot be fitted to a single observation; set up the "
+            "whole data set (a trained model can encode any number of new observations)"
+        ),
+        min_vars=min_vars,
+    )
 
 
 def check_obs_column(adata: AnnData, key: str, argument: str) -> None:
@@ -116,12 +151,37 @@ def get_matrix(adata: AnnData, layer: str | None = None):
                 "adata.X is empty; store counts in adata.X or pass `layer=` naming a layer."
             )
         return adata.X
-    if layer not in adata.layers:
+    if not isinstance(layer, str) or layer not in adata.layers:
         raise KeyError(
-            f"Layer {layer!r} not found in adata.layers (available: {list(adata.layers)}); "
-            "pass `layer=None` to use adata.X or the name of the layer holding raw counts."
+            f"`layer`={layer!r} not found in adata.layers (layers: {list(adata.layers)}); "
+            "pass `layer=None` to use adata.X, or the name of an existing layer (for the "
+            "models: the one holding raw counts)."
         )
     return adata.layers[layer]
+
+
+def _matrix_values(adata: AnnData, layer: str | None) -> np.ndarray:
+    x = get_matrix(adata, layer)
+    return x.data if sparse.issparse(x) else np.asarray(x)
+
+
+def check_expression(adata: AnnData, layer: str | None = None) -> None:
+    """Check that ``adata.X`` (or ``adata.layers[layer]``) holds finite real numbers.
+
+    Counts as well as normalised or log-transformed values pass; strings, objects, booleans,
+    NaN and infinities do not (see :func:`check_counts` for raw counts).
+    """
+    values = _matrix_values(adata, layer)
+    where = _describe(layer)
+    if values.dtype.kind not in "iuf":
+        raise ValueError(
+            f"{where} has dtype {values.dtype}; expected numbers (counts or normalised "
+            "expression). Convert it with `.astype(np.float32)` after fixing non-numeric entries."
+        )
+    if values.dtype.kind == "f" and values.size and not np.isfinite(values).all():
+        raise ValueError(
+            f"{where} contains NaN or infinite values; fix or remove those observations or genes."
+        )
 
 
 def check_counts(adata: AnnData, layer: str | None = None) -> None:
@@ -137,8 +197,7 @@ def check_counts(adata: AnnData, layer: str | None = None) -> None:
     ValueError
         If values are negative, non-finite or not integers.
     """
-    x = get_matrix(adata, layer)
-    values = x.data if sparse.issparse(x) else np.asarray(x)
+    values = _matrix_values(adata, layer)
     where = _describe(layer)
     fix = "Pass raw UMI counts (e.g. `layer='counts'`), not normalised or log-transformed values."
     if values.dtype.kind == "b":
@@ -395,6 +454,7 @@ __all__ = [
     "check_coordinates",
     "check_counts",
     "check_distance_matrix",
+    "check_expression",
     "check_feature_matrix",
     "check_features",
     "check_images",
@@ -407,6 +467,7 @@ __all__ = [
     "check_pattern",
     "check_points",
     "check_radii",
+    "check_setup_anndata",
     "check_window",
     "gene_order",
     "get_matrix",

@@ -38,10 +38,14 @@ def dlpfc(section: str | os.PathLike = "151673", path: str | os.PathLike | None 
     values, so that :func:`spatialvi.metrics.ari` and friends leave them out. No spot or gene is
     dropped or reordered.
     """
-    if path is None and (isinstance(section, os.PathLike) or str(section).endswith(".h5ad")):
+    if path is None and _is_file_name(section):
         section, path = Path(section).stem.removeprefix("dlpfc_"), Path(section)
         if not path.is_file():
-            raise FileNotFoundError(f"DLPFC file {path} does not exist.")
+            where = "is a folder" if path.is_dir() else "does not exist"
+            raise FileNotFoundError(
+                f"DLPFC file {path} {where}; pass the path of a section's .h5ad file, or a "
+                f"section id ({', '.join(DLPFC_SECTIONS)}) with `path=` naming its folder."
+            )
     file = _resolve(section, path)
     adata = read_h5ad(file)
     check_counts(adata)
@@ -57,11 +61,29 @@ def dlpfc(section: str | os.PathLike = "151673", path: str | os.PathLike | None 
     return adata
 
 
+def _is_file_name(section) -> bool:
+    """Whether ``section`` names a file (a path, or a name with an extension) not a sample id."""
+    if isinstance(section, os.PathLike):
+        return True
+    text = str(section)
+    return bool(Path(text).suffix) or "/" in text or os.sep in text
+
+
 def _resolve(section: str, path) -> Path:
     section = str(section)
     if path is not None and Path(path).is_file():
         return Path(path)
+    if path is not None and not Path(path).exists():
+        raise FileNotFoundError(
+            f"`path`={str(path)!r} does not exist; pass a DLPFC section's .h5ad file or the "
+            "folder holding dlpfc_<section>.h5ad."
+        )
     root = Path(path) if path is not None else data_dir() / "dlpfc"
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"The DLPFC folder {root} does not exist; pass `path=` naming the folder holding "
+            "dlpfc_<section>.h5ad (or the file itself)."
+        )
     for candidate in (root / f"dlpfc_{section}.h5ad", root / "dlpfc" / f"dlpfc_{section}.h5ad"):
         if candidate.is_file():
             return candidate

@@ -47,7 +47,17 @@ def smfish(
     """
     from skimage.io import imread
 
+    if isinstance(crops, str):
+        crops = (crops,)
+    if not crops:
+        raise ValueError(f"`crops` is empty; name at least one of {SMFISH_CROPS}.")
     root = Path(path) if path is not None else data_dir() / "smfish"
+    if not root.is_dir():
+        what = "is a file" if root.exists() else "does not exist"
+        raise FileNotFoundError(
+            f"The smFISH folder {root} {what}; pass `path=` naming the folder holding the crops "
+            f"(<crop>.png and <crop>_spots.csv for each of {list(crops)})."
+        )
     if (root / "smfish").is_dir() and not (root / f"{crops[0]}.png").exists():
         root = root / "smfish"
     out: dict[str, SmFishCrop] = {}

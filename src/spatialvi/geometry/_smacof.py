@@ -21,7 +21,12 @@ from typing import NamedTuple
 import numpy as np
 from scipy import sparse
 
-from spatialvi._checks import check_distance_matrix, check_int, check_number
+from spatialvi._checks import (
+    check_array_coordinates,
+    check_distance_matrix,
+    check_int,
+    check_number,
+)
 from spatialvi._threads import keeps_torch_threads
 from spatialvi.geometry._procrustes import similarity_fit
 
@@ -100,7 +105,7 @@ def _parse_anchors(anchors, n: int, p: int) -> tuple[np.ndarray, np.ndarray]:
         pos = np.asarray(anchors[1], dtype=np.float64)
     else:
         arr = np.asarray(anchors, dtype=np.float64)
-        if arr.shape[0] != n or arr.ndim != 2:
+        if arr.ndim != 2 or arr.shape[0] != n:
             raise ValueError(
                 "`anchors` must be a dict {row: coordinates}, a tuple (rows, coordinates), or an "
                 f"n × p array with NaN rows for free points; got shape {arr.shape}."
@@ -108,13 +113,27 @@ def _parse_anchors(anchors, n: int, p: int) -> tuple[np.ndarray, np.ndarray]:
         known = ~np.isnan(arr).any(axis=1)
         idx, pos = np.flatnonzero(known), arr[known]
     if pos.shape != (len(idx), p):
-        raise ValueError(f"anchor coordinates must be {len(idx)} × {p}, got {pos.shape}.")
-    if len(idx) and (idx.min() < 0 or idx.max() >= n):
-        raise ValueError(f"anchor rows must lie in [0, {n}); got rows outside it.")
-    if len(np.unique(idx)) != len(idx):
-        raise ValueError("anchor rows must be distinct.")
+        raise ValueError(
+            f"`anchors`: anchor coordinates must be {len(idx)} × {p} (one row of "
+            f"`n_components`={p} coordinates per anchor), got {pos.shape}."
+        )
+    outside = (idx < 0) | (idx >= n)
+    if outside.any():
+        raise ValueError(
+            f"`anchors`: anchor rows must lie in [0, {n}), one per row of `dissimilarities`; "
+            f"got {sorted(set(idx[outside].tolist()))[:5]}."
+        )
+    rows, counts = np.unique(idx, return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(
+            f"`anchors`: anchor rows must be distinct; rows {rows[counts > 1][:5].tolist()} are "
+            "given more than once. Give each anchored row one position."
+        )
     if not np.isfinite(pos).all():
-        raise ValueError("anchor coordinates must be finite.")
+        bad = idx[~np.isfinite(pos).all(axis=1)]
+        raise ValueError(
+            f"`anchors`: anchor coordinates must be finite; rows {bad[:5].tolist()} are not."
+        )
     return idx, pos
 
 
@@ -170,13 +189,24 @@ def smacof(
     :class:`SmacofResult` ``(coordinates, stress, n_iter, history)``.
     """
     is_sparse = sparse.issparse(dissimilarities)
+    if is_sparse:
+        if dissimilarities.ndim != 2 or dissimilarities.shape[0] != dissimilarities.shape[1]:
+            raise ValueError(
+                "`dissimilarities` must be a square n × n matrix, got shape "
+                f"{dissimilarities.shape}."
+            )
+    else:
+        dissimilarities = check_distance_matrix("dissimilarities", dissimilarities)
     n = dissimilarities.shape[0]
     check_int("n_components", n_components)
     if anchor_weight is not None:
         check_number("anchor_weight (None for hard anchors)", anchor_weight, low=0, low_open=True)
     check_int("max_iter", max_iter, minimum=0)
     anchor_idx, anchor_pos = _parse_anchors(anchors, n, n_components)
-    problem = (_SparseProblem if is_sparse else _DenseProblem)(dissimilarities, weights, chunk_size)
+    if is_sparse:
+        problem = _SparseProblem(dissimilarities, weights, chunk_size)
+    else:
+        problem = _DenseProblem(dissimilarities, weights, chunk_size, checked=True)
 
     if init is None:
         x = problem.initial(n_components, random_state)
@@ -186,7 +216,11 @@ def smacof(
     else:
         x = np.array(init, dtype=np.float64)
         if x.shape != (n, n_components):
-            raise ValueError(f"`init` must be {n} × {n_components}, got {x.shape}.")
+            raise ValueError(
+                f"`init` must be {n} × {n_components} (one row per row of `dissimilarities`, "
+                f"`n_components` columns), got shape {x.shape}."
+            )
+        x = check_array_coordinates("init", x, n_dims=(n_components,), n_obs=n).copy()
     hard = len(anchor_idx) > 0 and anchor_weight is None
     if hard:
         x[anchor_idx] = anchor_pos
@@ -210,11 +244,16 @@ def smacof(
 
 
 class _DenseProblem:
-    def __init__(self, dissimilarities, weights, chunk_size):
+    def __init__(self, dissimilarities, weights, chunk_size, checked: bool = False):
         import torch
 
         self.torch = torch
-        d = check_distance_matrix("dissimilarities", dissimilarities)
+        # `smacof` checks the matrix before building the problem (`checked=True`).
+        d = (
+            dissimilarities
+            if checked
+            else check_distance_matrix("dissimilarities", dissimilarities)
+        )
         self.n = d.shape[0]
         self.delta = torch.as_tensor(d, dtype=torch.float32)
         if weights is None:
@@ -344,11 +383,14 @@ class _SparseProblem:
         from scipy.sparse.csgraph import connected_components, dijkstra
 
         graph = sparse.coo_matrix((self.delta, (self.i, self.j)), shape=(self.n, self.n)).tocsr()
-        n_parts, _ = connected_components(graph, directed=False)
+        n_parts, labels = connected_components(graph, directed=False)
         if n_parts > 1:
+            sizes = np.bincount(labels)
             raise ValueError(
-                f"the dissimilarity graph has {n_parts} disconnected parts; the configuration is "
-                "not determined. Use more neighbours or pass `init=`."
+                f"`dissimilarities` is a graph of {n_parts} disconnected parts (sizes "
+                f"{sorted(sizes.tolist(), reverse=True)[:5]}): the relative placement of the "
+                "parts is not determined. Build the kNN graph with more neighbours (raise "
+                "`n_neighbors`) or pass `init=`."
             )
         rng = np.random.default_rng(random_state)
         n_land = min(self.n, max(3 * p + 1, 200))

@@ -49,31 +49,44 @@ def spatial_autocorr(
     import anndata as ad
     import squidpy as sq
 
-    from spatialvi._validation import check_coordinates
+    from spatialvi._validation import (
+        check_choice,
+        check_coordinates,
+        check_feature_matrix,
+        check_int,
+        check_obsm_key,
+        get_matrix,
+    )
 
-    if mode not in ("moran", "geary"):
-        raise ValueError(f"`mode` must be 'moran' or 'geary', got {mode!r}.")
+    check_choice("mode", mode, ("moran", "geary"))
+    check_int("n_neighbors", n_neighbors)
     coords = check_coordinates(adata, spatial_key)
-    graph = ad.AnnData(obs=pd.DataFrame(index=adata.obs_names.copy()))
-    graph.obsm[OBSM.SPATIAL] = coords
-    sq.gr.spatial_neighbors_knn(graph, n_neighs=n_neighbors, spatial_key=OBSM.SPATIAL)
+    # The values are checked before the (slower) graph is built.
     if use_rep is not None:
-        if use_rep not in adata.obsm:
-            raise KeyError(f"adata.obsm[{use_rep!r}] not found (available: {list(adata.obsm)}).")
-        values = np.asarray(adata.obsm[use_rep], dtype=np.float64)
-        if values.ndim != 2:
-            raise ValueError(f"adata.obsm[{use_rep!r}] must be 2-D, got shape {values.shape}.")
+        values = check_obsm_key(
+            adata, use_rep, "use_rep", hint="Pass `use_rep=None` to score genes instead."
+        )
+        values = check_feature_matrix(f"adata.obsm[{use_rep!r}]", values, n_obs=adata.n_obs)
+        values = values.astype(np.float64)
         names = [str(i) for i in range(values.shape[1])]
-        work = ad.AnnData(X=values, obs=graph.obs, var=pd.DataFrame(index=names))
     else:
         if genes is None:
             genes = list(adata.var_names)
         genes = [genes] if isinstance(genes, str) else list(genes)
         missing = [g for g in genes if g not in adata.var_names]
         if missing:
-            raise KeyError(f"Genes not in adata.var_names: {missing[:5]}.")
+            raise KeyError(
+                f"`genes` names {len(missing)} genes not in adata.var_names: {missing[:5]}."
+            )
+        get_matrix(adata, layer)
         sub = adata[:, genes]
         x = sub.X if layer is None else sub.layers[layer]
+    graph = ad.AnnData(obs=pd.DataFrame(index=adata.obs_names.copy()))
+    graph.obsm[OBSM.SPATIAL] = coords
+    sq.gr.spatial_neighbors_knn(graph, n_neighs=n_neighbors, spatial_key=OBSM.SPATIAL)
+    if use_rep is not None:
+        work = ad.AnnData(X=values, obs=graph.obs, var=pd.DataFrame(index=names))
+    else:
         work = ad.AnnData(X=x, obs=graph.obs, var=pd.DataFrame(index=genes))
     work.obsp[OBSP.SPATIAL_CONNECTIVITIES] = graph.obsp[OBSP.SPATIAL_CONNECTIVITIES]
     # squidpy's parallel backend resets torch's intra-op thread count (see spatialvi._threads).

@@ -13,7 +13,7 @@ from anndata import AnnData
 from scvi.data.fields import ObsmField
 
 from spatialvi._keys import MODEL, OBS, OBSM, REGISTRY_KEYS
-from spatialvi._validation import check_features
+from spatialvi._validation import check_features, check_setup_anndata
 from spatialvi.data import (
     PairDataSplitter,
     SpatialviAnnDataManager,
@@ -159,6 +159,9 @@ class AdaGVAE(SpatialviModel):
             differs in more is an error (a pair that differs in none, a warning).
         """
         setup_method_args = cls._get_setup_method_args(**locals())
+        check_setup_anndata(
+            adata, cls.__name__, query="source_registry" in kwargs, needs_vars=False
+        )
         check_features(adata, features_key)
         fields = [ObsmField(REGISTRY_KEYS.FEATURES_KEY, features_key)]
         # loading a saved model onto a query AnnData (`source_registry`) needs no pairs/factors

@@ -14,8 +14,10 @@ from spatialvi._validation import (
     check_choice,
     check_coordinates,
     check_counts,
+    check_expression,
     check_int,
     check_number,
+    check_setup_anndata,
     get_matrix,
 )
 from spatialvi.data import (
@@ -200,7 +202,8 @@ class DPVAE(SpatialviModel):
         from :class:`~spatialvi.data.ObservationIndexField`, not from an ``obs`` column.
         """
         setup_method_args = cls._get_setup_method_args(**locals())
-        get_matrix(adata, layer)
+        check_setup_anndata(adata, cls.__name__, query="source_registry" in kwargs)
+        check_expression(adata, layer)
         check_coordinates(adata, spatial_key)
         fields = [
             GeneAlignedLayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=False),

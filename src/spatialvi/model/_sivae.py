@@ -8,7 +8,7 @@ from anndata import AnnData
 from scvi.data.fields import ObsmField
 
 from spatialvi._keys import MODEL, OBSM, REGISTRY_KEYS, points_count_key
-from spatialvi._validation import check_images, check_points
+from spatialvi._validation import check_images, check_points, check_setup_anndata
 from spatialvi.data import PointSetsObsmField, SpatialviAnnDataManager
 from spatialvi.geometry import image_window
 from spatialvi.model.base import SpatialviModel, train_docstring
@@ -161,6 +161,9 @@ class SIVAE(SpatialviModel):
             ``obsm`` keys.
         """
         setup_method_args = cls._get_setup_method_args(**locals())
+        check_setup_anndata(
+            adata, cls.__name__, query="source_registry" in kwargs, needs_vars=False
+        )
         check_images(adata, image_key)
         check_points(adata, points_key, image_key, points_count_key(points_key))
         fields = [

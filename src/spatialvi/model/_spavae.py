@@ -15,7 +15,14 @@ from scvi.data.fields import CategoricalObsField, NumericalObsField, ObsmField
 from scvi.model.base import RNASeqMixin
 
 from spatialvi._keys import MODEL, OBSM, REGISTRY_KEYS
-from spatialvi._validation import check_coordinates, check_counts, check_int, gene_order
+from spatialvi._validation import (
+    check_coordinates,
+    check_counts,
+    check_int,
+    check_obs_column,
+    check_setup_anndata,
+    gene_order,
+)
 from spatialvi.data import GeneAlignedLayerField, SpatialviAnnDataManager
 from spatialvi.geometry import coordinate_rescaling, grid_inducing_points, kmeans_inducing_points
 from spatialvi.model._spavae_tasks import SpaVAETasksMixin
@@ -240,23 +247,19 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, SpatialviModel):
         KeyError
             If a key is missing.
         ValueError
-            If counts are not raw integers, coordinates are malformed, two spots of a section
+            If ``adata`` has fewer than two spots (one, for a query set up for a saved model),
+            counts are not raw integers, coordinates are malformed, two spots of a section
             share a position, or the batch column has missing values.
         """
+        # Before any other local variable exists: every local is recorded as a setup argument.
+        setup_method_args = cls._get_setup_method_args(**locals())
+        check_setup_anndata(adata, cls.__name__, query="source_registry" in kwargs)
         check_counts(adata, layer)
         if batch_key is None:
             check_coordinates(adata, spatial_key, n_dims=(2, 3), allow_duplicates=False)
         else:
-            if batch_key not in adata.obs:
-                raise KeyError(
-                    f"batch_key {batch_key!r} not found in adata.obs (columns: {list(adata.obs)})."
-                )
+            check_obs_column(adata, batch_key, "batch_key")
             sections = adata.obs[batch_key]
-            if sections.isna().any():
-                raise ValueError(
-                    f"adata.obs[{batch_key!r}] has {int(sections.isna().sum())} missing values; "
-                    "every spot needs a section."
-                )
             check_coordinates(adata, spatial_key, n_dims=(2, 3))
             for level in pd.unique(sections):
                 check_coordinates(
@@ -266,17 +269,16 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, SpatialviModel):
                     allow_duplicates=False,
                 )
         if size_factor_key is not None:
-            if size_factor_key not in adata.obs:
-                raise KeyError(
-                    f"size_factor_key {size_factor_key!r} not found in adata.obs; pass `None` to "
-                    "compute size factors from library sizes."
-                )
-            sf = np.asarray(adata.obs[size_factor_key], dtype=np.float64)
+            check_obs_column(adata, size_factor_key, "size_factor_key")
+            try:
+                sf = np.asarray(adata.obs[size_factor_key], dtype=np.float64)
+            except (TypeError, ValueError):
+                sf = np.array([np.nan])
             if not (np.isfinite(sf).all() and (sf > 0).all()):
                 raise ValueError(
-                    f"adata.obs[{size_factor_key!r}] must hold finite positive size factors."
+                    f"adata.obs[{size_factor_key!r}] (`size_factor_key`) must hold finite positive "
+                    "size factors; pass `size_factor_key=None` to compute them from library sizes."
                 )
-        setup_method_args = cls._get_setup_method_args(**locals())
         fields = [
             GeneAlignedLayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=True),
             CategoricalObsField(REGISTRY_KEYS.BATCH_KEY, batch_key),

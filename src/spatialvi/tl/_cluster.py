@@ -10,6 +10,13 @@ import pandas as pd
 from anndata import AnnData
 
 from spatialvi._keys import MODEL_LATENTS, OBS, OBSM, cluster_key
+from spatialvi._validation import (
+    check_choice,
+    check_coordinates,
+    check_feature_matrix,
+    check_int,
+    check_obsm_key,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -100,26 +107,40 @@ def cluster(
     -------
     ``None``, or the modified copy if ``copy=True``.
     """
+    check_choice("method", method, ("kmeans", "leiden"))
     use_rep = _find_rep(adata, use_rep)
     if key_added is None:
         key_added = cluster_key(use_rep)
-    if use_rep not in adata.obsm:
-        raise KeyError(
-            f"adata.obsm[{use_rep!r}] not found (available: {list(adata.obsm)}); compute a "
-            "representation first (e.g. `SpaVAE.write_outputs(adata)`) or pass `use_rep=`."
+    rep = check_obsm_key(
+        adata,
+        use_rep,
+        "use_rep",
+        hint="Compute a representation first (e.g. `SpaVAE.write_outputs(adata)`) or pass "
+        "`use_rep=` naming one.",
+    )
+    rep = check_feature_matrix(f"adata.obsm[{use_rep!r}]", rep, n_obs=adata.n_obs)
+    rep = rep.astype(np.float64)
+    if method == "kmeans":
+        if n_clusters is None:
+            raise ValueError("`n_clusters` (a positive integer) is required for method='kmeans'.")
+        n_clusters = check_int("n_clusters", n_clusters, maximum=adata.n_obs)
+    if refine:
+        check_int("n_neighbors_refine", n_neighbors_refine)
+        check_obsm_key(
+            adata,
+            spatial_key,
+            "spatial_key",
+            hint="`refine=True` votes among spatial neighbours: pass `spatial_key=` naming the "
+            "spot coordinates, or `refine=False`.",
         )
-    rep = np.asarray(adata.obsm[use_rep], dtype=np.float64)
-    if rep.ndim != 2 or not np.isfinite(rep).all():
-        raise ValueError(f"adata.obsm[{use_rep!r}] must be a finite n_obs × d array.")
+        coords = check_coordinates(adata, spatial_key)
     if standardize:
         sd = rep.std(0)
         rep = (rep - rep.mean(0)) / np.where(sd > 0, sd, 1.0)
     if method == "kmeans":
-        if n_clusters is None or int(n_clusters) < 1:
-            raise ValueError("`n_clusters` (a positive integer) is required for method='kmeans'.")
         from sklearn.cluster import KMeans
 
-        labels = KMeans(int(n_clusters), n_init=n_init, random_state=random_state).fit_predict(rep)
+        labels = KMeans(n_clusters, n_init=n_init, random_state=random_state).fit_predict(rep)
     elif method == "leiden":
         import scanpy as sc
 
@@ -134,12 +155,7 @@ def cluster(
             directed=False,
         )
         labels = work.obs[OBS.LEIDEN].astype(int).to_numpy()
-    else:
-        raise ValueError(f"`method` must be 'kmeans' or 'leiden', got {method!r}.")
     if refine:
-        from spatialvi._validation import check_coordinates
-
-        coords = check_coordinates(adata, spatial_key)
         labels = refine_labels(coords, labels, n_neighbors_refine)
     if copy:
         adata = adata.copy()

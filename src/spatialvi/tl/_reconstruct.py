@@ -3,24 +3,36 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from spatialvi._keys import OBSM, reconstruction_uns_key
+from spatialvi._validation import (
+    check_array_coordinates,
+    check_feature_matrix,
+    check_int,
+    check_mask,
+    check_number,
+    check_obsm_key,
+)
 from spatialvi.geometry import similarity_fit, smacof
 
 _DENSE_MAX = 20000
 
 
 def _anchor_rows(adata, anchors) -> np.ndarray:
+    """Rows of the anchors: a boolean mask over cells or distinct obs_names."""
     if anchors is None:
         return np.zeros(0, dtype=np.int64)
     arr = np.asarray(anchors)
-    if arr.dtype == bool:
-        if arr.shape != (adata.n_obs,):
-            raise ValueError(
-                f"A boolean `anchors` mask must have one entry per cell ({adata.n_obs}), got {arr.shape}."
-            )
-        return np.flatnonzero(arr)
-    names = [str(a) for a in np.atleast_1d(arr)]
+    if arr.dtype.kind == "b":
+        return np.flatnonzero(check_mask("anchors", arr, adata.n_obs))
+    names = pd.Index([str(a) for a in np.atleast_1d(arr).ravel()])
+    if names.has_duplicates:
+        dup = list(pd.unique(names[names.duplicated()]))
+        raise ValueError(
+            f"`anchors` names {len(dup)} cells more than once (e.g. {dup[:5]}); each anchor "
+            "is one cell: pass distinct obs_names, e.g. `list(dict.fromkeys(anchors))`."
+        )
     idx = adata.obs_names.get_indexer(names)
     if (idx < 0).any():
         unknown = [n for n, i in zip(names, idx) if i < 0][:5]
@@ -91,6 +103,11 @@ def reconstruct_spatial(
     from scipy import sparse
     from scipy.spatial.distance import cdist
 
+    n_dims = check_int("n_dims", n_dims)
+    check_int("n_neighbors", n_neighbors)
+    check_int("max_iter", max_iter, minimum=0)
+    if anchor_weight is not None:
+        check_number("anchor_weight (None for hard anchors)", anchor_weight, low=0, low_open=True)
     if key_added in adata.obsm and not overwrite:
         raise ValueError(
             f"adata.obsm[{key_added!r}] exists; pass `overwrite=True` or another `key_added=` "
@@ -99,28 +116,34 @@ def reconstruct_spatial(
     rows = _anchor_rows(adata, anchors)
     anchor_pos = None
     if len(rows):
-        if spatial_key not in adata.obsm:
-            raise KeyError(
-                f"Anchor coordinates need adata.obsm[{spatial_key!r}]; pass `spatial_key=`."
-            )
-        anchor_pos = np.asarray(adata.obsm[spatial_key], dtype=np.float64)[rows, :n_dims]
-        if not np.isfinite(anchor_pos).all():
-            raise ValueError(f"adata.obsm[{spatial_key!r}] has NaN coordinates for some anchors.")
+        known = check_obsm_key(
+            adata,
+            spatial_key,
+            "spatial_key",
+            hint="The coordinates of the `anchors` are read from there; pass `spatial_key=`.",
+        )
+        anchor_pos = check_array_coordinates(
+            f"adata.obsm[{spatial_key!r}][anchors]",
+            known[rows][:, :n_dims],
+            n_dims=(n_dims,),
+        )
     if model is not None:
         z = np.asarray(model.get_latent_representation(adata), dtype=np.float64)
+        z = check_feature_matrix("model.get_latent_representation(adata)", z, n_obs=adata.n_obs)
         to_units = model.coordinate_scale / model.distance_scale
         centre = model.coordinate_centre[:n_dims]
     elif use_rep is not None:
-        if use_rep not in adata.obsm:
-            raise KeyError(
-                f"adata.obsm[{use_rep!r}] not found; pass `model=` or an existing `use_rep=`."
-            )
-        z = np.asarray(adata.obsm[use_rep], dtype=np.float64)
+        z = check_obsm_key(
+            adata,
+            use_rep,
+            "use_rep",
+            hint="Pass `model=` or `use_rep=` naming a latent stored there.",
+        )
+        z = check_feature_matrix(f"adata.obsm[{use_rep!r}]", z, n_obs=adata.n_obs)
+        z = z.astype(np.float64)
         to_units, centre = 1.0, np.zeros(n_dims)
     else:
         raise ValueError("Pass a trained `model=` or `use_rep=` naming a latent in adata.obsm.")
-    if not np.isfinite(z).all():
-        raise ValueError("The latent contains NaN values; cannot compute distances.")
     z = z * to_units
     info = {
         "n_dims": n_dims,
