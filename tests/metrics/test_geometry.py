@@ -24,7 +24,13 @@ def test_known_values():
     x = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     y = x.copy()
     y[0] = [0.5, 0.5]
-    assert 0 < procrustes_disparity(x, y) < 1
+    # Independently: centre, scale to unit Frobenius norm; disparity = 1 − (Σ σ_i)², with σ
+    # the singular values of Aᵀ B (the optimal rotation and scale, reflections allowed).
+    a, b = x - x.mean(0), y - y.mean(0)
+    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    expected = 1.0 - np.linalg.svd(a.T @ b, compute_uv=False).sum() ** 2
+    assert procrustes_disparity(x, y) == pytest.approx(expected, rel=1e-10)
+    assert expected == pytest.approx(2 / 11, rel=1e-12)  # moving one corner to the centre
     err = alignment_error(x, y, scaling=False)
     assert err.shape == (4,) and err[0] > err[1:].max()
     # doubling every distance: stress-1 = sqrt(Σ d² / Σ (2d)²)... of the configuration = 1/... exact:

@@ -73,9 +73,9 @@ def test_interpolated_expression_beats_nearest_training_spot(held_out):
     sv = full.var[VAR.SPATIALLY_VARIABLE].to_numpy()
     # Baseline: the nearest training spot's denoised layer (its posterior-mean decoding).
     copied = _log_proportions(train.layers[LAYERS.SPAVAE_DENOISED][nearest])
-    # Per spot, over genes (measured 0.988 vs 0.985).
-    assert _row_corr(predicted, truth).mean() > _row_corr(copied, truth).mean() + 0.001
-    # Per spatially variable gene, over the held-out spots (medians 0.895 vs 0.859).
+    # Per spatially variable gene, over the held-out spots: medians 0.902 vs 0.863, 0.853 vs
+    # 0.801, 0.907 vs 0.895 on data seeds 11 (this fixture), 12, 13. (Per-spot correlations over
+    # all genes sit near 0.99 for both, 0.984-0.991: too close to compare.)
     ours = np.median(_row_corr(predicted[:, sv].T, truth[:, sv].T))
     baseline = np.median(_row_corr(copied[:, sv].T, truth[:, sv].T))
     assert ours > baseline + 0.01
@@ -170,18 +170,23 @@ def test_enhanced_expression_matches_the_fine_truth(held_out):
     assert on_grid.sum() == 4 * train.n_obs
     truth = np.log(fine["mean"][match[on_grid]])
     ours = _log_proportions(enhanced.X[on_grid])
-    corr = _row_corr(ours, truth)
-    # Copying each spot's denoised expression (posterior-mean decoding) to its sub-spots.
+    # Baseline: copying each spot's denoised expression (posterior-mean decoding) to its
+    # sub-spots. Sub-spots lying in another domain than their spot's centre are where
+    # resolution matters; compared on the spatially variable genes (all genes together
+    # correlate at 0.96-0.98 for both).
     copied = _log_proportions(train.layers[LAYERS.SPAVAE_DENOISED][parent[on_grid]])
-    assert corr.mean() > _row_corr(copied, truth).mean()  # measured 0.9868 vs 0.9863
-    # Sub-spots lying in another domain than their spot's centre, where resolution matters
-    # (measured 0.971 vs 0.965).
     boundary = fine["domain"][match[on_grid]] != train.obs[OBS.DOMAIN].to_numpy()[
         parent[on_grid]
     ].astype(str)
     assert boundary.sum() > 20
-    copied_corr = _row_corr(copied[boundary], truth[boundary]).mean()
-    assert corr[boundary].mean() > copied_corr + 0.002
+    sv = full.var[VAR.SPATIALLY_VARIABLE].to_numpy()
+    ours_b, copied_b, truth_b = (a[boundary][:, sv] for a in (ours, copied, truth))
+    # Per gene over the boundary sub-spots, median correlation with the truth: 0.558 vs 0.443,
+    # 0.620 vs 0.479, 0.580 vs 0.489 on data seeds 11 (this fixture), 12, 13.
+    ours_corr = np.median(_row_corr(ours_b.T, truth_b.T))
+    assert ours_corr > np.median(_row_corr(copied_b.T, truth_b.T)) + 0.05
+    # Squared error on the log scale: ours / copied = 0.83, 0.84, 0.82 on the same seeds.
+    assert ((ours_b - truth_b) ** 2).mean() < 0.9 * ((copied_b - truth_b) ** 2).mean()
 
 
 def test_enhance_resolution_of_given_spots(held_out):
