@@ -10,6 +10,7 @@ from helpers import import_test_dependency
 
 TUTORIALS = Path(__file__).resolve().parents[1] / "tutorials"
 REAL_DATA = {
+    "adagvae_sprites_to_cells.ipynb": ("bccd",),
     "dpvae_reconstruction.ipynb": ("dlpfc",),
     "point_patterns.ipynb": ("smfish",),
     "spavae_dlpfc.ipynb": ("dlpfc",),
