@@ -233,5 +233,12 @@ def test_dlpfc_151673_short_training(dlpfc_dir):
     model.write_outputs(adata, denoised=False)
     cluster(adata, n_clusters=7, n_init=5)
     score = ari(adata.obs[OBS.LAYER], adata.obs[OBS.SPAVAE_CLUSTER])
-    # Eight epochs are far from the paper's ~1500; the layers must already be visible.
-    assert score > 0.1
+    # Baseline: KMeans on the coordinates alone (cortical layers are bands, so position alone
+    # scores 0.229-0.233 over KMeans seeds 0-2).
+    from sklearn.cluster import KMeans
+
+    coords_only = KMeans(7, n_init=5, random_state=0).fit_predict(adata.obsm[OBSM.SPATIAL])
+    baseline = ari(adata.obs[OBS.LAYER], coords_only)
+    # Eight epochs are far from the paper's ~1500, but expression must already add to
+    # position: 0.290, 0.347, 0.378 on training seeds 0-2 (this test: seed 0).
+    assert score > baseline + 0.03, (score, baseline)
