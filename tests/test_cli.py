@@ -184,6 +184,29 @@ def test_info_says_what_feeds_what(files, tmp_path, capsys):
     assert "adagvae: yes (features: --features-key one of known)" in out
 
 
+def test_fit_image_models_read_obsm_only(tmp_path, capsys):
+    """AdaGVAE on raw-pixel sprite features (no genes: n_vars = 0) from the command line."""
+    import anndata as ad
+
+    from spatialvi.pp import extract_features
+    from spatialvi.sim import texture_dsprites
+
+    sprites = texture_dsprites(40, k=1, image_size=16, random_state=0)
+    extract_features(sprites, backbone="raw", progress_bar=False)
+    sprites.write_h5ad(tmp_path / "sprites.h5ad")
+    out = tmp_path / "ada.h5ad"
+    argv = ["fit", "adagvae", str(tmp_path / "sprites.h5ad"), "-o", str(out)]
+    assert main([*argv, "--features-key", OBSM.X_RAW, "--max-epochs", "2"]) == 0
+    assert "AdaGVAE: 80 observations × 0 variables, 2 epochs" in capsys.readouterr().out
+    latent = ad.read_h5ad(out).obsm[OBSM.X_ADAGVAE]
+    assert latent.shape == (80, 10) and np.isfinite(latent).all()
+    # The same file without images cannot feed SIVAE: the setup's message, exit code 1.
+    assert (
+        main(["fit", "sivae", str(tmp_path / "sprites.h5ad"), "-o", str(out), "--overwrite"]) == 1
+    )
+    assert "obsm['points']" in capsys.readouterr().err
+
+
 def test_format_value_rounds_for_people():
     from spatialvi.cli import format_value
 

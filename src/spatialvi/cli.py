@@ -272,7 +272,8 @@ def _read(path: Path):
     from spatialvi._validation import check_anndata
     from spatialvi.datasets import read_h5ad
 
-    return check_anndata(read_h5ad(path), name=str(path))
+    # Image models read obsm only (n_vars may be 0); each model's setup checks the rest.
+    return check_anndata(read_h5ad(path), name=str(path), min_vars=0)
 
 
 # -- fit ----------------------------------------------------------------------------------------
