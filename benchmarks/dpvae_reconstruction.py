@@ -7,7 +7,7 @@ Parts (``--part``):
   stress (ours must be within 1 %). Then ``--sparse-n`` points in the sparse kNN mode.
 * ``dlpfc``: Procrustes disparity of held-out reconstructions, DPVAE vs the λ = 0 VAE (several
   seeds), within 151507 (80/20 split) and 151507 → 151508 on their shared genes, next to a
-  kNN regression from expression PCA to coordinates; imputation error (µm) with anchors.
+  kNN regression from expression PCA to coordinates.
 
 Usage: ``python benchmarks/dpvae_reconstruction.py --part smacof --sizes 2000 5000 10000``.
 """
