@@ -60,17 +60,9 @@ def test_outputs_align_with_obs_and_var(trained):
     assert params["n_gp"] == 2 and params["n_inducing"] == 25 and params["kernel"] == "cauchy"
     expr = model.get_normalized_expression(return_numpy=True)
     np.testing.assert_allclose(expr.sum(1), 1.0, rtol=1e-4)
-    # The denoised layer decodes the posterior-mean latent: deterministic, and equal to the
-    # decoder applied to the written latent at each spot's size factor.
+    # The denoised layer decodes the posterior-mean latent: deterministic. (Its accuracy
+    # against the simulation's true means: tests/model/test_spavae_tasks.py.)
     np.testing.assert_array_equal(den, model.get_denoised_expression(out))
-    import torch
-
-    module = model.module.eval()
-    z = torch.as_tensor(out.obsm[OBSM.X_SPAVAE], device=module.device)
-    sf = out.X.sum(1).A1.clip(min=1) / float(module.median_library)
-    with torch.no_grad():
-        ref = sf[:, None] * torch.exp(module.decode_log_rate(z)).cpu().numpy()
-    np.testing.assert_allclose(den, ref, rtol=1e-4, atol=1e-6)
 
 
 def test_differential_expression_runs(trained):
