@@ -105,6 +105,10 @@ def test_fit_dpvae_then_reconstruct(files, tmp_path, capsys):
         ),
         (["fit", "spavae", "{f}/tissue.h5ad", "-o", "{t}/o.txt"], "must end in .h5ad"),
         (
+            ["fit", "spavae", "{f}/tissue.h5ad", "-o", "{t}/o.h5ad", "--threads", "0"],
+            "`--threads` must be a positive integer, got 0",
+        ),
+        (
             ["fit", "spavae", "{f}/tissue.h5ad", "-o", "{t}/nofolder/o.h5ad"],
             "does not exist; create it",
         ),

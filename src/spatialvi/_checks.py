@@ -82,6 +82,20 @@ def _as_real_array(name: str, values) -> np.ndarray:
     return array
 
 
+def _check_rows(name: str, array: np.ndarray, n_obs: int | None, what: str, fix: str) -> None:
+    """One row per observation (when ``n_obs`` is given), every row finite."""
+    if n_obs is not None and array.shape[0] != n_obs:
+        raise ValueError(
+            f"`{name}` has {array.shape[0]} rows; expected one per observation ({n_obs})."
+        )
+    bad = ~np.isfinite(array).all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"`{name}` has NaN or infinite {what} in {int(bad.sum())} rows "
+            f"(first: row {int(np.flatnonzero(bad)[0])}){fix}."
+        )
+
+
 def check_array_coordinates(
     name: str, coords, n_dims: Collection[int] = (2, 3), n_obs: int | None = None
 ) -> np.ndarray:
@@ -92,17 +106,8 @@ def check_array_coordinates(
             f"`{name}` has shape {array.shape}; expected n × d coordinates with d in "
             f"{tuple(n_dims)}."
         )
-    if n_obs is not None and array.shape[0] != n_obs:
-        raise ValueError(
-            f"`{name}` has {array.shape[0]} rows; expected one per observation ({n_obs})."
-        )
     array = array.astype(np.float64)
-    bad = ~np.isfinite(array).all(axis=1)
-    if bad.any():
-        raise ValueError(
-            f"`{name}` has NaN or infinite coordinates in {int(bad.sum())} rows "
-            f"(first: row {int(np.flatnonzero(bad)[0])})."
-        )
+    _check_rows(name, array, n_obs, "coordinates", "")
     return array
 
 
@@ -111,16 +116,7 @@ def check_feature_matrix(name: str, values, n_obs: int | None = None) -> np.ndar
     array = _as_real_array(name, values)
     if array.ndim != 2 or array.shape[1] == 0:
         raise ValueError(f"`{name}` has shape {array.shape}; expected an n × F matrix (F ≥ 1).")
-    if n_obs is not None and array.shape[0] != n_obs:
-        raise ValueError(
-            f"`{name}` has {array.shape[0]} rows; expected one per observation ({n_obs})."
-        )
-    bad = ~np.isfinite(array).all(axis=1)
-    if bad.any():
-        raise ValueError(
-            f"`{name}` has NaN or infinite values in {int(bad.sum())} rows "
-            f"(first: row {int(np.flatnonzero(bad)[0])}); fix or remove those rows."
-        )
+    _check_rows(name, array, n_obs, "values", "; fix or remove those rows")
     return array
 
 

@@ -261,8 +261,9 @@ def write_atomically(adata, path: Path) -> None:
 def _set_threads(threads: int | None) -> None:
     if threads is None:
         return
-    if threads < 1:
-        raise InputError(f"--threads must be a positive integer, got {threads}")
+    from spatialvi._validation import check_int
+
+    check_int("--threads", threads)
     import torch
 
     torch.set_num_threads(threads)
@@ -427,12 +428,14 @@ def _feature_keys(adata) -> list[str]:
     ]
 
 
-def feeds(adata) -> dict[str, str | None]:
-    """For each model, ``None`` if ``adata`` (with default keys) can feed it, else the reason."""
+def feeds(adata, counts: list[str], feature_keys: list[str]) -> dict[str, str | None]:
+    """For each model, ``None`` if ``adata`` (with default keys) can feed it, else the reason.
 
+    ``counts`` and ``feature_keys`` are :func:`_counts_in` and :func:`_feature_keys` of
+    ``adata`` (computed once by the caller, which prints them too).
+    """
     from spatialvi._validation import check_coordinates, check_images, check_points
 
-    counts = _counts_in(adata)
     coords = _first_error(check_coordinates, adata, OBSM.SPATIAL)
     distinct = coords or _first_error(
         check_coordinates, adata, OBSM.SPATIAL, allow_duplicates=False
@@ -444,9 +447,7 @@ def feeds(adata) -> dict[str, str | None]:
     sivae = _first_error(check_images, adata, OBSM.IMAGE) or _first_error(
         check_points, adata, OBSM.POINTS
     )
-    adagvae = (
-        None if _feature_keys(adata) else "no n × F feature matrix in obsm (pp.extract_features)"
-    )
+    adagvae = None if feature_keys else "no n × F feature matrix in obsm (pp.extract_features)"
     return {
         "spavae": spavae,
         "spaldvae": spavae,
@@ -462,9 +463,8 @@ def info(args) -> int:
 
     with quiet():
         adata = _read(args.file)
-        counts = _counts_in(adata)
-        verdict = feeds(adata)
-        feature_keys = _feature_keys(adata)
+        counts, feature_keys = _counts_in(adata), _feature_keys(adata)
+        verdict = feeds(adata, counts, feature_keys)
     x = adata.X
     kind = "none" if x is None else type(x).__name__
     print(f"{args.file}: {adata.n_obs} observations × {adata.n_vars} variables")

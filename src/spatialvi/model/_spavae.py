@@ -495,13 +495,13 @@ class SpaVAE(SpaVAETasksMixin, RNASeqMixin, SpatialviModel):
         latent of :meth:`get_latent_representation`, so it is deterministic.
         """
         columns = None
-        if adata is not None and not self._can_denoise(adata):
-            raise ValueError(
-                "Denoised counts exist for the model's genes only: `adata` must hold exactly "
-                "the training genes (any order); `get_latent_representation` also takes a "
-                "query with extra genes."
-            )
         if adata is not None:
+            if not self._can_denoise(adata):
+                raise ValueError(
+                    "Denoised counts exist for the model's genes only: `adata` must hold "
+                    "exactly the training genes (any order); `get_latent_representation` also "
+                    "takes a query with extra genes."
+                )
             columns = gene_order(adata.var_names, self.adata.var_names)
         out = []
         for tensors, inf in self._inference_batches(adata, indices, batch_size):
