@@ -15,9 +15,11 @@ Examples
     python benchmarks/spavae_dlpfc.py --seeds 0 1 2
     python benchmarks/spavae_dlpfc.py --seeds 0 --max-epochs 300
     python benchmarks/spavae_dlpfc.py --seeds 0 1 2 --per-axis   # the authors' coordinate scaling
+    python benchmarks/spavae_dlpfc.py --seeds 0 1 --patience 100  # a shorter patience
     python benchmarks/spavae_dlpfc.py --seeds            # s/epoch against the baseline only
     python benchmarks/spavae_dlpfc.py --scaling --spots 4000 20000 --inducing 49 169 400
     python benchmarks/spavae_dlpfc.py --finite-epochs 2000
+    python benchmarks/spavae_dlpfc.py --levers --baseline-epochs 6   # s/epoch per lever
 """
 
 from __future__ import annotations
@@ -30,20 +32,123 @@ import numpy as np
 from _common import QUIET, QUIET_WITH_HISTORY, epoch_timer, peak_rss_gib, quiet_logging
 
 
-def seconds_per_epoch(adata, n_epochs: int = 5, **model_kwargs) -> float:
+def seconds_per_epoch(adata, n_epochs: int = 5, train_kwargs=None, **model_kwargs) -> float:
     """Median seconds per training epoch (no validation) of SpaVAE with ``model_kwargs``."""
     from spatialvi.model import SpaVAE
 
     timer = epoch_timer()
     model = SpaVAE(adata, **model_kwargs)
     model.train(
-        max_epochs=n_epochs, train_size=1.0, early_stopping=False, callbacks=[timer], **QUIET
+        max_epochs=n_epochs,
+        train_size=1.0,
+        early_stopping=False,
+        callbacks=[timer],
+        **(train_kwargs or {}),
+        **QUIET,
     )
     return float(np.median(timer.times[1:] if len(timer.times) > 1 else timer.times))
 
 
+def run_levers(path: Path, n_epochs: int, rounds: int = 3) -> None:
+    """Seconds per epoch of each per-step lever alone, and of all of them, on one section.
+
+    The levers are switched off in this script (their code stays the package's only path):
+    the in-memory loader (``in_memory=False``: scvi-tools' ``AnnDataLoader``), the loader's
+    non-zero positions (dropped from the batch: the NB likelihood searches them), the epoch
+    metrics (scvi-tools' per-step ``self.log`` calls instead) and the fused Adam step (torch's
+    per-parameter loop). Every configuration runs ``rounds`` times, interleaved, and the median
+    over rounds of the per-round median epoch is printed (the machine's speed drifts).
+    """
+    import anndata as ad
+    import scvi
+    from scvi.train import TrainingPlan
+
+    from spatialvi._keys import REGISTRY_KEYS
+    from spatialvi.data import TensorStore
+    from spatialvi.train import SpatialviTrainingPlan
+
+    adata = ad.read_h5ad(path)
+    from spatialvi.model import SpaVAE
+
+    SpaVAE.setup_anndata(adata)
+    plan = SpatialviTrainingPlan
+    originals = {
+        "gather": TensorStore.gather,
+        "training_step": plan.training_step,
+        "validation_step": plan.validation_step,
+        "on_train_epoch_end": plan.on_train_epoch_end,
+        "on_validation_epoch_end": plan.on_validation_epoch_end,
+        "optimizer": plan._optimizer_creator_fn,
+    }
+
+    def without_nonzero(self, positions):
+        batch = originals["gather"](self, positions)
+        batch.pop(REGISTRY_KEYS.X_NONZERO_KEY, None)
+        return batch
+
+    def per_step_training(self, batch, batch_idx):  # the plan before the epoch metrics
+        self.loss_kwargs.update({"kl_weight": self.kl_weight})
+        self.log("beta", float(self.beta_controller.beta), on_step=False, on_epoch=True)
+        _, _, out = self.forward(batch, loss_kwargs=self.loss_kwargs)
+        self.log("train_loss", out.loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.compute_and_log_metrics(out, self.train_metrics, "train")
+        kl = out.extra_metrics.get("kl_per_obs")
+        if kl is not None:
+            self.beta_controller.update(float(kl))
+        return out.loss
+
+    def switch(loader=True, nonzero=True, epoch_metrics=True, fused=True):
+        TensorStore.gather = originals["gather"] if nonzero else without_nonzero
+        if epoch_metrics:
+            for name in ("training_step", "validation_step", "on_train_epoch_end"):
+                setattr(plan, name, originals[name])
+            plan.on_validation_epoch_end = originals["on_validation_epoch_end"]
+        else:
+            plan.training_step = per_step_training
+            plan.validation_step = TrainingPlan.validation_step
+            plan.on_train_epoch_end = TrainingPlan.on_train_epoch_end
+            plan.on_validation_epoch_end = TrainingPlan.on_validation_epoch_end
+        plan._optimizer_creator_fn = (
+            originals["optimizer"] if fused else TrainingPlan._optimizer_creator_fn
+        )
+        return {} if loader else {"datasplitter_kwargs": {"in_memory": False}}
+
+    off = {"loader": False, "nonzero": False, "epoch_metrics": False, "fused": False}
+    configs = {
+        "no lever": off,
+        "in-memory loader alone": {**off, "loader": True},
+        "in-memory loader + its non-zero positions": {**off, "loader": True, "nonzero": True},
+        "epoch metrics alone": {**off, "epoch_metrics": True},
+        "fused Adam alone": {**off, "fused": True},
+        "all (default)": {},
+    }
+    times: dict[str, list[float]] = {name: [] for name in configs}
+    try:
+        for _ in range(rounds):
+            for name, levers in configs.items():
+                train_kwargs = switch(**levers)
+                scvi.settings.seed = 0
+                times[name].append(seconds_per_epoch(adata, n_epochs, train_kwargs))
+    finally:
+        switch()
+    base = float(np.median(times["no lever"]))
+    for name, values in times.items():
+        sec = float(np.median(values))
+        print(
+            f"{name}: {sec:.3f} s/epoch ({base / sec:.2f}x of no lever; rounds "
+            f"{', '.join(f'{v:.3f}' for v in values)})",
+            flush=True,
+        )
+    print(f"peak RSS {peak_rss_gib():.2f} GiB", flush=True)
+
+
 def run_dlpfc(
-    path: Path, seeds: list[int], max_epochs: int, baseline_epochs: int, keep_aspect: bool = True
+    path: Path,
+    seeds: list[int],
+    max_epochs: int,
+    baseline_epochs: int,
+    keep_aspect: bool = True,
+    patience: int | None = None,
 ) -> None:
     """Train, cluster and score on DLPFC 151673; time the direct baseline."""
     import anndata as ad
@@ -69,7 +174,8 @@ def run_dlpfc(
         timer = epoch_timer()
         model = SpaVAE(adata, keep_aspect=keep_aspect)
         start = time.perf_counter()
-        model.train(max_epochs=max_epochs, callbacks=[timer], **QUIET)
+        stopping = {} if patience is None else {"early_stopping_patience": patience}
+        model.train(max_epochs=max_epochs, callbacks=[timer], **stopping, **QUIET)
         wall = time.perf_counter() - start
         z = model.get_latent_representation()
         labels = KMeans(7, n_init=100, random_state=seed).fit_predict(z)
@@ -175,11 +281,17 @@ def main(argv: list[str] | None = None) -> None:
         help="rescale each coordinate axis separately (the authors' convention) instead of "
         "keeping the aspect ratio (the package default)",
     )
+    parser.add_argument(
+        "--patience", type=int, default=None, help="early-stopping patience (default: train's)"
+    )
     parser.add_argument("--scaling", action="store_true", help="synthetic s/epoch grid instead")
     parser.add_argument("--spots", type=int, nargs="+", default=[4000, 20000, 100000])
     parser.add_argument("--inducing", type=int, nargs="+", default=[49, 169, 400])
     parser.add_argument("--genes", type=int, default=3000)
     parser.add_argument("--finite-epochs", type=int, default=None, help="finiteness run instead")
+    parser.add_argument(
+        "--levers", action="store_true", help="s/epoch of each data-path lever alone instead"
+    )
     args = parser.parse_args(argv)
     quiet_logging()
     if args.scaling:
@@ -192,7 +304,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.finite_epochs:
         run_finite(args.data, args.finite_epochs)
         return
-    run_dlpfc(args.data, args.seeds, args.max_epochs, args.baseline_epochs, not args.per_axis)
+    if args.levers:
+        run_levers(args.data, max(args.baseline_epochs, 4))
+        return
+    run_dlpfc(
+        args.data,
+        args.seeds,
+        args.max_epochs,
+        args.baseline_epochs,
+        not args.per_axis,
+        patience=args.patience,
+    )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,18 @@ import os
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def seeded():
+    """Every test starts from scvi-tools' seed 0 (torch, NumPy and Python generators).
+
+    Results then do not depend on which tests ran before in the same worker (``-n 2`` deals
+    tests out differently from run to run); tests that need other seeds set them.
+    """
+    import scvi
+
+    scvi.settings.seed = 0
+
+
 @pytest.fixture(scope="session", autouse=True)
 def torch_threads_per_worker():
     """One share of the cores per pytest-xdist worker for torch's intra-op threads.

@@ -11,6 +11,8 @@ machine the same checks run on the CPU. Each check compares numbers, not only sh
   SpaLDVAE's spatial scores are finite.
 - DPVAE (``all`` and ``knn`` masks): a query without coordinates gets the training latent;
   ``tl.reconstruct_spatial`` places it; save/load gives the same latent.
+- The in-memory loader: sparse counts gathered on the device equal SciPy's rows, and their
+  non-zero positions are the counts' non-zeros.
 - SIVAE: images alone give the training latent; save/load gives the same latent and
   potentials; ``tl.simulate_points`` runs.
 
@@ -157,7 +159,40 @@ def check_sivae(tmp: Path) -> str:
     return f"SIVAE on {model.device}"
 
 
-CHECKS = {"spavae": check_spavae, "dpvae": check_dpvae, "sivae": check_sivae}
+def check_loader(tmp: Path) -> str:
+    """The in-memory loader on the training device: sparse rows gathered there match SciPy."""
+    import scipy.sparse as sp
+    import torch
+
+    from spatialvi._keys import REGISTRY_KEYS
+    from spatialvi.data import TensorStore
+    from spatialvi.model import SpaVAE
+    from spatialvi.sim import synthetic_tissue
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    adata = synthetic_tissue(n_spots=300, n_genes=40, random_state=0)
+    adata.X = sp.csr_matrix(adata.X)
+    SpaVAE.setup_anndata(adata)
+    manager = SpaVAE(adata).adata_manager
+    indices = np.random.default_rng(0).permutation(adata.n_obs)[:200]
+    store = TensorStore(manager, indices, device)
+    positions = torch.as_tensor([5, 0, 199, 5, 17], device=device)
+    batch = store.gather(positions)
+    expected = adata.X[indices[positions.cpu().numpy()]].toarray()
+    x = batch[REGISTRY_KEYS.X_KEY]
+    _close(x.cpu().numpy(), expected, 0.0, "gathered counts")
+    nz = batch[REGISTRY_KEYS.X_NONZERO_KEY].cpu().numpy()
+    if not np.array_equal(nz, np.flatnonzero(expected)):
+        raise AssertionError("non-zero positions differ from the gathered counts'")
+    return f"device {x.device}, {len(nz)} non-zeros"
+
+
+CHECKS = {
+    "loader": check_loader,
+    "spavae": check_spavae,
+    "dpvae": check_dpvae,
+    "sivae": check_sivae,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

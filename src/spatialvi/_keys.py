@@ -120,6 +120,10 @@ class _RegistryKeys(NamedTuple):
     FEATURES_KEY: str = "features"
     PAIR_KEY: str = "pair"
     INDICES_KEY: str = "ind_x"
+    #: Not registered: flat positions (row-major, sorted) of the non-zero entries of a
+    #: minibatch's ``X``, carried by the in-memory loader's batches of sparse counts so that the
+    #: NB likelihood need not search for them.
+    X_NONZERO_KEY: str = "X_nonzero"
 
 
 MODEL = _ModelNames()

@@ -245,11 +245,22 @@ def test_kl_warmup_schedule(tissue):
     model.train(**{**_TRAIN, "max_epochs": 6}, kl_warmup_epochs=4, callbacks=[record])
     np.testing.assert_allclose(record.betas, [0.0, 0.25, 0.5, 0.75, 1.0, 1.0])
     assert model.run_params_["kl_warmup_epochs"] == 4
-    # The default is scvi-tools' 400-epoch warm-up: epochs 0-4 at 0, 1/400, ..., 4/400.
+    # By default the warm-up spans the training: epochs 0-4 of 5 at 0, 1/5, ..., 4/5.
     record = RecordBeta()
     model = DPVAE(adata, n_latent=3, n_hidden=16)
     model.train(**_TRAIN, callbacks=[record])
-    np.testing.assert_allclose(record.betas, np.arange(5) / 400)
+    np.testing.assert_allclose(record.betas, np.arange(5) / 5)
+    assert model.run_params_["kl_warmup_epochs"] == 5
+
+
+def test_default_epochs_are_half_scvi_tools_heuristic():
+    from scvi.model._utils import get_max_epochs_heuristic
+
+    from spatialvi.train import dpvae_max_epochs
+
+    for n in (50, 3000, 20_000, 40_000, 400_000):
+        assert abs(dpvae_max_epochs(n) - get_max_epochs_heuristic(n) / 2) <= 1, n
+    assert dpvae_max_epochs(3000) == 200 and dpvae_max_epochs(40_000) == 100
 
 
 def test_denoised_values_need_the_models_genes(trained):

@@ -1,5 +1,11 @@
 """AnnData registration for spatialvi models (scvi-tools fields and manager)."""
 
+from spatialvi.data._inmemory import (
+    InMemoryDataSplitter,
+    TensorBatchLoader,
+    TensorStore,
+    shuffled_batches,
+)
 from spatialvi.data._manager import (
     GeneAlignedLayerField,
     ObservationIndexField,
@@ -19,15 +25,19 @@ from spatialvi.data._pairs import (
 
 __all__ = [
     "GeneAlignedLayerField",
+    "InMemoryDataSplitter",
     "ObservationIndexField",
     "PairBatchSampler",
     "PairDataSplitter",
     "PairedAnnDataLoader",
     "PointSetsObsmField",
     "SpatialviAnnDataManager",
+    "TensorBatchLoader",
+    "TensorStore",
     "TrainingOnlyCategoricalObsField",
     "TrainingOnlyField",
     "TrainingOnlyNumericalObsField",
     "TrainingOnlyObsmField",
     "pair_members",
+    "shuffled_batches",
 ]

@@ -4,8 +4,9 @@ Weakly supervised models (AdaGVAE) train on pairs of observations that share all
 factors. :class:`PairDataSplitter` splits *pairs* (not observations) into training and
 validation sets and loads minibatches whose rows ``2i`` and ``2i + 1`` are the two members of
 one pair, shuffled by pair each epoch. It plugs into scvi-tools' training as any data splitter
-(``_data_splitter_cls``), like the contrastive models' splitter. A model set up without pairs
-gets scvi-tools' own :class:`~scvi.dataloaders.DataSplitter`.
+(``_data_splitter_cls``), like the contrastive models' splitter; it is an
+:class:`~spatialvi.data.InMemoryDataSplitter` (minibatches cut from device-held tensors). A model
+set up without pairs gets the plain :class:`~spatialvi.data.InMemoryDataSplitter`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import numpy as np
 import pandas as pd
 import torch
 from scvi import settings
-from scvi.dataloaders import DataSplitter
 from torch.utils.data import DataLoader, Sampler
+
+from spatialvi.data._inmemory import InMemoryDataSplitter
 
 
 def pair_members(pair_ids) -> np.ndarray:
@@ -112,7 +114,7 @@ class PairedAnnDataLoader(DataLoader):
         super().__init__(dataset, sampler=sampler, batch_size=None, pin_memory=pin_memory, **kwargs)
 
 
-class PairDataSplitter(DataSplitter):
+class PairDataSplitter(InMemoryDataSplitter):
     """scvi-tools data splitter over pairs: ``train_size`` is the fraction of pairs in training.
 
     Parameters
@@ -150,8 +152,14 @@ class PairDataSplitter(DataSplitter):
         self.train_idx = self.members[order[n_val : n_val + n_train]].reshape(-1)
         self.test_idx = self.members[order[n_val + n_train :]].reshape(-1)
 
-    def _loader(self, indices, shuffle: bool, drop_last: bool):
-        kwargs = dict(self.data_loader_kwargs)
+    def _batches(self, indices: np.ndarray, shuffle: bool, drop_last: bool):
+        """Pair minibatches (rows ``2i``, ``2i + 1`` one pair) over positions into ``indices``."""
+        members = pair_members(self.pair_ids[np.asarray(indices)])
+        sampler = PairBatchSampler(members, self._batch_size() // 2, shuffle, drop_last)
+        return (lambda: iter(sampler)), len(sampler)
+
+    def _host_loader(self, indices: np.ndarray, shuffle: bool, drop_last: bool):
+        """scvi-tools-style loader of pair minibatches (``in_memory=False``)."""
         return PairedAnnDataLoader(
             self.adata_manager,
             indices,
@@ -160,17 +168,5 @@ class PairDataSplitter(DataSplitter):
             drop_last=drop_last,
             load_sparse_tensor=self.load_sparse_tensor,
             pin_memory=self.pin_memory,
-            **kwargs,
+            **self.data_loader_kwargs,
         )
-
-    def train_dataloader(self):
-        """Pair minibatches of the training pairs, shuffled by pair."""
-        return self._loader(self.train_idx, True, self.drop_last)
-
-    def val_dataloader(self):
-        """Pair minibatches of the validation pairs (``None`` without any)."""
-        return self._loader(self.val_idx, False, False) if len(self.val_idx) else None
-
-    def test_dataloader(self):
-        """Pair minibatches of the remaining pairs (``None`` without any)."""
-        return self._loader(self.test_idx, False, False) if len(self.test_idx) else None

@@ -182,7 +182,13 @@ class DPVAEModule(BaseModuleClass):
         if self.likelihood == "nb":
             mu = generative_outputs["mu"]
             # log(μ + 1e-8): the decoder's softmax can underflow to 0 (scvi-tools' epsilon).
-            rec = -nb_log_likelihood(x, torch.log(mu + 1e-8), self.px_r, mu).sum(-1)
+            rec = -nb_log_likelihood(
+                x,
+                torch.log(mu + 1e-8),
+                self.px_r,
+                mu,
+                nonzero=tensors.get(REGISTRY_KEYS.X_NONZERO_KEY),
+            ).sum(-1)
         else:
             rec = -generative_outputs["px"].log_prob(x).sum(-1)
         kl = kl_divergence(qz, Normal(torch.zeros_like(qz.loc), torch.ones_like(qz.scale))).sum(-1)

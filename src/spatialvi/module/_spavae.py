@@ -345,7 +345,8 @@ class SpaVAEModule(BaseModuleClass):
         px = NegativeBinomial(
             mu=torch.exp(log_mu),
             theta=theta.expand(log_mu.shape),
-            scale=torch.softmax(log_rate, -1),
+            # The normalised expression is an output, not part of the loss: skip it in training.
+            scale=None if self.training else torch.softmax(log_rate, -1),
         )
         return {"px": px, "log_mu": log_mu}
 
@@ -358,7 +359,11 @@ class SpaVAEModule(BaseModuleClass):
         """
         x = tensors[REGISTRY_KEYS.X_KEY]
         rec = -nb_log_likelihood(
-            x, generative_outputs["log_mu"], self.px_log_theta, generative_outputs["px"].mu
+            x,
+            generative_outputs["log_mu"],
+            self.px_log_theta,
+            generative_outputs["px"].mu,
+            nonzero=tensors.get(REGISTRY_KEYS.X_NONZERO_KEY),
         ).sum(-1)
         b = x.shape[0]
         qz_m, qz_v = inference_outputs["qz_m"], inference_outputs["qz_v"]

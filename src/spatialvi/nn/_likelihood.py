@@ -17,6 +17,7 @@ def nb_log_likelihood(
     log_theta: torch.Tensor,
     mu: torch.Tensor | None = None,
     include_constant: bool = True,
+    nonzero: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Negative-binomial log-likelihood with a per-gene inverse dispersion ``θ = exp(log_theta)``.
 
@@ -40,6 +41,10 @@ def nb_log_likelihood(
         Add ``lgamma(x+θ) − lgamma(θ) − lgamma(x+1)``. These terms do not depend on ``μ``;
         leave them out (``False``) when ``θ`` is fixed and only ``μ`` is fitted, which saves the
         most expensive functions of the evaluation. ``θ`` then receives no gradient.
+    nonzero
+        Sorted flat (row-major) positions of the non-zero entries of ``x`` when ``x`` has the
+        shape of ``log_mu`` and they are known (the in-memory loader gives them for sparse
+        counts); otherwise they are searched with ``torch.nonzero``.
 
     Returns
     -------
@@ -47,7 +52,11 @@ def nb_log_likelihood(
     """
     if mu is None:
         mu = torch.exp(log_mu)
-    return _NBLogLikelihood.apply(x, log_mu, log_theta, mu.detach(), bool(include_constant))
+    if nonzero is not None and x.shape != log_mu.shape:
+        nonzero = None
+    return _NBLogLikelihood.apply(
+        x, log_mu, log_theta, mu.detach(), bool(include_constant), nonzero
+    )
 
 
 class _NBLogLikelihood(torch.autograd.Function):
@@ -59,7 +68,7 @@ class _NBLogLikelihood(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, log_mu, log_theta, mu, include_constant):
+    def forward(ctx, x, log_mu, log_theta, mu, include_constant, nonzero=None):
         x = x.expand_as(log_mu)
         theta = torch.exp(log_theta)
         theta_mu = theta + mu
@@ -71,7 +80,7 @@ class _NBLogLikelihood(torch.autograd.Function):
         if not include_constant:
             ctx.save_for_backward(x, mu, log_theta, theta_mu)
             return ll
-        flat = torch.nonzero(x.reshape(-1)).squeeze(1)
+        flat = torch.nonzero(x.reshape(-1)).squeeze(1) if nonzero is None else nonzero
         x_nz = x.reshape(-1)[flat]
         gene = flat % x.shape[-1]
         ll.view(-1).index_add_(
@@ -99,7 +108,7 @@ class _NBLogLikelihood(torch.autograd.Function):
             )
             d_theta.index_add_(0, gene, sparse_part)
             grad_log_theta = d_theta * theta
-        return None, grad_log_mu, grad_log_theta, None, None
+        return None, grad_log_mu, grad_log_theta, None, None, None
 
 
 __all__ = ["nb_log_likelihood"]

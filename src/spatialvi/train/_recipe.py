@@ -8,6 +8,15 @@ def spavae_batch_size(n_obs: int) -> int:
     return 128 if n_obs <= 1024 else 256 if n_obs <= 2048 else 512
 
 
+def dpvae_max_epochs(n_obs: int) -> int:
+    """DPVAE's default epochs: ``min(round(20000 / n_obs · 200), 200)``.
+
+    Half of scvi-tools' ``get_max_epochs_heuristic`` (same shape: fewer epochs for large data),
+    which DPVAE trains at twice scvi-tools' learning rate.
+    """
+    return int(min(round(20000 / max(int(n_obs), 1) * 200), 200))
+
+
 def fit_batch_size(batch_size: int, n_train: int) -> tuple[int, bool]:
     """The minibatch size capped at the training-set size, and whether to drop the last batch.
 
@@ -20,4 +29,4 @@ def fit_batch_size(batch_size: int, n_train: int) -> tuple[int, bool]:
     return batch_size, 0 < n_train % batch_size < 3
 
 
-__all__ = ["fit_batch_size", "spavae_batch_size"]
+__all__ = ["dpvae_max_epochs", "fit_batch_size", "spavae_batch_size"]

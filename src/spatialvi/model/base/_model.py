@@ -15,6 +15,7 @@ from scvi.dataloaders._data_splitting import validate_data_split
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
 
 from spatialvi._keys import REGISTRY_KEYS, ModelKeys, model_keys
+from spatialvi.data import InMemoryDataSplitter
 from spatialvi.nn import library_size, median_library, size_factor
 from spatialvi.train import (
     RelativeEarlyStopping,
@@ -73,6 +74,8 @@ class SpatialviModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
     #: Names the default output keys (``obsm['X_<name>']``, ``layers['<name>_denoised']``, …).
     _model_name: str = ""
     _training_plan_cls = SpatialviTrainingPlan
+    # Minibatches cut from tensors held once on the training device (the fast path).
+    _data_splitter_cls = InMemoryDataSplitter
     #: Validation quantity the early stopping watches (lower is better, does not move with β).
     _early_stopping_monitor = "elbo_validation"
 
