@@ -261,6 +261,10 @@ def test_default_epochs_are_half_scvi_tools_heuristic():
     for n in (50, 3000, 20_000, 40_000, 400_000):
         assert abs(dpvae_max_epochs(n) - get_max_epochs_heuristic(n) / 2) <= 1, n
     assert dpvae_max_epochs(3000) == 200 and dpvae_max_epochs(40_000) == 100
+    assert dpvae_max_epochs(10**9) == 1  # never zero epochs
+    for bad in (0, -5, 2.5):
+        with pytest.raises(ValueError, match="n_obs"):
+            dpvae_max_epochs(bad)
 
 
 def test_denoised_values_need_the_models_genes(trained):

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import torch
 from scipy.sparse import csr_matrix, issparse
+from scvi import settings
 from scvi.dataloaders import DataSplitter
 
 from spatialvi._keys import REGISTRY_KEYS
@@ -199,8 +200,6 @@ class InMemoryDataSplitter(DataSplitter):
         return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
 
     def _batch_size(self) -> int:
-        from scvi import settings
-
         return int(self.data_loader_kwargs.get("batch_size") or settings.batch_size)
 
     def _batches(self, indices: np.ndarray, shuffle: bool, drop_last: bool):

@@ -189,11 +189,11 @@ class EpochMetrics:
         """The epoch's values under the names scvi-tools logs (one host transfer)."""
         if self.n_obs == 0:
             return {}
-        keys = list(self.sums)
-        flat = torch.stack(
-            [torch.as_tensor(self.sums[k], dtype=torch.float64).reshape(()).cpu() for k in keys]
-        )
-        total = dict(zip(keys, flat.tolist(), strict=True))
+        tensors = [k for k, v in self.sums.items() if isinstance(v, torch.Tensor)]
+        total = {k: float(v) for k, v in self.sums.items() if k not in tensors}
+        if tensors:
+            stacked = torch.stack([self.sums[k].double().reshape(()) for k in tensors])
+            total.update(zip(tensors, stacked.cpu().tolist(), strict=True))
         m = self.mode
         rec = total["reconstruction_loss"] / self.n_obs
         kl_local = total["kl_local"] / self.n_obs

@@ -12,9 +12,11 @@ def dpvae_max_epochs(n_obs: int) -> int:
     """DPVAE's default epochs: ``min(round(20000 / n_obs · 200), 200)``.
 
     Half of scvi-tools' ``get_max_epochs_heuristic`` (same shape: fewer epochs for large data),
-    which DPVAE trains at twice scvi-tools' learning rate.
+    which DPVAE trains at twice scvi-tools' learning rate; at least one epoch.
     """
-    return int(min(round(20000 / max(int(n_obs), 1) * 200), 200))
+    if int(n_obs) != n_obs or n_obs < 1:
+        raise ValueError(f"`n_obs` must be a positive integer, got {n_obs!r}.")
+    return max(1, int(min(round(20000 / int(n_obs) * 200), 200)))
 
 
 def fit_batch_size(batch_size: int, n_train: int) -> tuple[int, bool]:
