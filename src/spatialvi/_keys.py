@@ -124,6 +124,10 @@ class _RegistryKeys(NamedTuple):
     #: minibatch's ``X``, carried by the in-memory loader's batches of sparse counts so that the
     #: NB likelihood need not search for them.
     X_NONZERO_KEY: str = "X_nonzero"
+    #: Not registered: SIVAE's pair features of the points at the points and at the quadrature
+    #: points (constant per image), derived once by the in-memory loader.
+    PAIR_FEATURES_DATA_KEY: str = "pair_features_data"
+    PAIR_FEATURES_DUMMY_KEY: str = "pair_features_dummy"
 
 
 MODEL = _ModelNames()

@@ -80,6 +80,25 @@ def test_store_holds_what_scvi_tools_loads(sparse):
         )
 
 
+def test_derived_tensors_are_gathered_with_their_rows():
+    """``derive`` runs once on the held rows; batches carry its output row-aligned."""
+    adata = _adata(False)
+    manager = _manager(adata)
+    indices = np.random.default_rng(2).permutation(adata.n_obs)[:40]
+    calls = []
+
+    def derive(tensors):
+        calls.append(len(tensors[REGISTRY_KEYS.X_KEY]))
+        return {"row_sum": tensors[REGISTRY_KEYS.X_KEY].sum(1)}
+
+    store = TensorStore(manager, indices, "cpu", derive=derive)
+    positions = torch.as_tensor([5, 39, 0, 5])
+    batch = store.gather(positions)
+    assert calls == [40]
+    expected = np.asarray(adata.X[indices[positions.numpy()]]).sum(1)
+    np.testing.assert_allclose(batch["row_sum"].numpy(), expected, rtol=1e-6)
+
+
 def test_nb_likelihood_with_known_non_zeros_is_unchanged():
     gen = torch.Generator().manual_seed(0)
     log_mu = torch.randn(40, 12, generator=gen, dtype=torch.float64)

@@ -122,6 +122,44 @@ def test_gibbs_head_recovers_a_known_strauss_like_potential():
     torch.testing.assert_close(own[0], expected_own.expand(2), rtol=1e-5, atol=1e-6)
 
 
+def test_trend_basis_is_a_partition_of_unity_spaced_by_the_range():
+    """φ's knots sit about one interaction range apart; the hat functions sum to 1, so the
+    initial constant φ = −log λ̄ holds everywhere in the window."""
+    head = GibbsHead(n_latent=3, interaction_range=0.25)
+    assert head.trend_knots_x.numel() == head.trend_knots_y.numel() == 5
+    assert GibbsHead(3, 0.6).trend_knots_x.numel() == 3
+    u = torch.rand(200, 2) * 2 - 1
+    basis = head.trend_basis(u)
+    torch.testing.assert_close(basis.sum(-1), torch.ones(200))
+    assert ((basis > 0).sum(-1) <= 4).all()  # bilinear: at most the cell's four corners
+    with torch.no_grad():
+        head.phi_net[-1].weight.zero_()
+        head.phi_net[-1].bias.fill_(-np.log(52.0))
+    phi = head.phi(torch.randn(2, 3), torch.rand(50, 2))
+    torch.testing.assert_close(phi, torch.full((2, 50), -float(np.log(52.0))))
+
+
+def test_pair_features_derived_once_give_the_same_pseudo_likelihood(patterns):
+    """The loader's precomputed pair features (any rows, padded to the widest pattern of all
+    images) give the pseudo-likelihood computed from the points of the minibatch alone."""
+    adata = patterns.copy()
+    SIVAE.setup_anndata(adata)
+    module = SIVAE(adata, n_latent=4, n_grid=8, **SMALL).module.eval()
+    points = torch.as_tensor(adata.obsm[OBSM.POINTS])
+    derived = module.derived_tensors({"points": points})
+    rows = torch.tensor([7, 0, 31, 12])
+    z = torch.randn(4, 4)
+    direct = module.log_pseudo_likelihood(z, points[rows])
+    cached = module.log_pseudo_likelihood(
+        z,
+        points[rows],
+        derived["pair_features_data"][rows],
+        derived["pair_features_dummy"][rows],
+    )
+    torch.testing.assert_close(cached, direct, rtol=1e-5, atol=1e-4)
+    assert direct.abs().min() > 0  # a real value, not an empty sum
+
+
 @pytest.mark.parametrize(
     ("mutate", "match", "error"),
     [

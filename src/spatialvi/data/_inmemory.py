@@ -10,6 +10,11 @@ into tensors on the training device, sparse count matrices as CSR (memory grows 
 non-zeros, not with ``n_obs × n_vars``), and then cut minibatches by indexing those tensors:
 a gather of the batch's rows, densified on the device. Models pass ``in_memory=False`` in
 ``datasplitter_kwargs`` to get scvi-tools' loaders back (for comparison).
+
+A module may also derive tensors from its fields once, when the store is built, instead of at
+every step (``derive``: SIVAE's pair features, which depend on the point sets alone); batches
+then carry them under their own keys, and the module computes them itself when they are absent
+(scvi-tools' loaders).
 """
 
 from __future__ import annotations
@@ -39,9 +44,12 @@ class TensorStore:
         Rows of the AnnData to hold, in this order (minibatch positions refer to it).
     device
         Device the tensors live on.
+    derive
+        Optional function of the dense fields (a dict of tensors over all rows) returning more
+        row-indexed tensors to hold and gather with them.
     """
 
-    def __init__(self, adata_manager, indices: np.ndarray, device):
+    def __init__(self, adata_manager, indices: np.ndarray, device, derive=None):
         indices = np.asarray(indices, dtype=np.int64)
         self.n_obs = len(indices)
         self.device = torch.device(device)
@@ -74,6 +82,8 @@ class TensorStore:
             subset = adata_manager.create_torch_dataset(data_and_attributes=dense_keys)
             for key, value in subset[indices].items():
                 self.dense[key] = torch.as_tensor(np.asarray(value), device=self.device)
+        if derive is not None and len(indices):
+            self.dense.update(derive(dict(self.dense)))
 
     def gather(self, positions: torch.Tensor) -> dict[str, torch.Tensor]:
         """The minibatch of the rows at ``positions`` (into this store), as dense tensors.
@@ -185,14 +195,17 @@ class InMemoryDataSplitter(DataSplitter):
     in_memory
         ``False``: scvi-tools' :class:`~scvi.dataloaders.AnnDataLoader` instead (the slower
         path, kept for comparison). A backed AnnData always uses scvi-tools' loaders.
+    derive
+        Tensors derived once from the held fields (:class:`TensorStore`).
     **kwargs
         As :class:`~scvi.dataloaders.DataSplitter` (``train_size``, ``batch_size``,
         ``drop_last``, …).
     """
 
-    def __init__(self, adata_manager, in_memory: bool = True, **kwargs):
+    def __init__(self, adata_manager, in_memory: bool = True, derive=None, **kwargs):
         super().__init__(adata_manager, **kwargs)
         self.in_memory = bool(in_memory) and not adata_manager.adata.isbacked
+        self.derive = derive
 
     @property
     def _device(self):
@@ -210,7 +223,7 @@ class InMemoryDataSplitter(DataSplitter):
         """A loader over the rows ``indices``: device-held tensors, or the host loader."""
         if not self.in_memory:
             return self._host_loader(indices, shuffle, drop_last)
-        store = TensorStore(self.adata_manager, indices, self._device)
+        store = TensorStore(self.adata_manager, indices, self._device, self.derive)
         batches, n_batches = self._batches(indices, shuffle, drop_last)
         return TensorBatchLoader(store, batches, n_batches)
 

@@ -112,8 +112,12 @@ class GibbsHead(torch.nn.Module):
     .. math:: \log\lambda(u; X \mid z) = -\varphi(u, z) - \sum_{v \in X, v \ne u}
               w(\|u - v\|)\, \psi(\|u - v\|, z)
 
-    - ``φ(u, z)``: a two-layer network of ``(z, u)`` (``u`` scaled to ``[−1, 1]²`` over the
-      window): the first-order potential (trend);
+    - ``φ(u, z) = Σ_j a_j(z) g_j(u)``: the first-order potential (trend), a two-layer network
+      of ``z`` giving φ's values on a grid of knots over the window, bilinearly interpolated
+      (hat functions ``g_j``). The knots are about one interaction range apart, so the trend
+      varies on scales above ``L`` and the pair potential below it: a trend free at every
+      scale (a network of ``(z, u)``) can place intensity bumps on clusters and explain
+      clustering as inhomogeneity;
     - ``ψ(r, z) = Σ_k c_k(z) b_k(r)``: a two-layer network of ``z`` giving ψ's values at
       ``n_basis`` knots spread evenly over ``[0, L]``, linearly interpolated between them (hat
       functions ``b_k``): isotropic by construction. The basis makes the pair sum cheap:
@@ -132,11 +136,15 @@ class GibbsHead(torch.nn.Module):
     interaction_range
         ``L``, in the window's units.
     window
-        ``(x_min, x_max, y_min, y_max)``.
+        ``(x_min, x_max, y_min, y_max)``: the rectangle of φ's trend knots (SIVAE passes the
+        eroded window); beyond it φ keeps its boundary values.
     n_hidden
         Hidden width of both networks.
     n_basis
         Radial basis functions of ψ.
+    trend_knots
+        Knots of φ per axis; by default ``round(side / L) + 1`` (5 for the unit square at
+        ``L = 0.25``), at least 2 (a bilinear log-trend).
     """
 
     def __init__(
@@ -146,6 +154,7 @@ class GibbsHead(torch.nn.Module):
         window=(0.0, 1.0, 0.0, 1.0),
         n_hidden: int = 32,
         n_basis: int = 8,
+        trend_knots: int | None = None,
     ):
         super().__init__()
         if not interaction_range > 0:
@@ -163,9 +172,16 @@ class GibbsHead(torch.nn.Module):
             "basis_centres", torch.linspace(0.0, self.interaction_range, int(n_basis))
         )
         self.basis_width = self.interaction_range / (int(n_basis) - 1)
+        # knots of φ's trend about one interaction range apart (at least 2 per axis): the
+        # trend varies on scales above the range, the pair potential below it
+        nx = trend_knots or max(2, round((x_max - x_min) / self.interaction_range) + 1)
+        ny = trend_knots or max(2, round((y_max - y_min) / self.interaction_range) + 1)
+        check_int("trend_knots", nx, minimum=2)
+        self.register_buffer("trend_knots_x", torch.linspace(-1.0, 1.0, nx))
+        self.register_buffer("trend_knots_y", torch.linspace(-1.0, 1.0, ny))
         self.phi_net = torch.nn.Sequential(
-            torch.nn.Linear(n_latent + 2, n_hidden), torch.nn.Tanh(), torch.nn.Linear(n_hidden, 1)
-        )
+            torch.nn.Linear(n_latent, n_hidden), torch.nn.Tanh(), torch.nn.Linear(n_hidden, nx * ny)
+        )  # fmt: skip
         self.psi_net = torch.nn.Sequential(
             torch.nn.Linear(n_latent, n_hidden),
             torch.nn.Tanh(),
@@ -187,11 +203,25 @@ class GibbsHead(torch.nn.Module):
 
     def phi(self, z: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """``φ(u, z)`` for codes ``(B, n_latent)`` and locations ``(B, Q, 2)`` or ``(Q, 2)``."""
-        u = (u - self.window_centre) / self.window_half
-        if u.dim() == 2:
-            u = u.expand(z.shape[0], *u.shape)
-        zq = z[:, None, :].expand(-1, u.shape[1], -1)
-        return self.phi_net(torch.cat([zq, u], dim=-1)).squeeze(-1)
+        basis = self.trend_basis((u - self.window_centre) / self.window_half)
+        coefficients = self.phi_net(z)  # (B, T)
+        if basis.dim() == 2:
+            return coefficients @ basis.T
+        return (basis * coefficients[:, None, :]).sum(-1)
+
+    def trend_basis(self, u: torch.Tensor) -> torch.Tensor:
+        """Bilinear hat functions on the trend knots at scaled locations ``u``: ``(..., T)``.
+
+        They sum to 1 everywhere in the window, so a constant φ is one value on every knot.
+        """
+
+        def hats(t, knots):
+            width = knots[1] - knots[0]
+            return (1.0 - (t[..., None] - knots).abs() / width).clamp(min=0.0)
+
+        hx = hats(u[..., 0].clamp(-1.0, 1.0), self.trend_knots_x)
+        hy = hats(u[..., 1].clamp(-1.0, 1.0), self.trend_knots_y)
+        return (hy[..., :, None] * hx[..., None, :]).flatten(-2)
 
     def pair_features(
         self,
@@ -234,8 +264,14 @@ class GibbsHead(torch.nn.Module):
         points: torch.Tensor,
         point_mask: torch.Tensor,
         exclude_self: bool = False,
+        features: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``log λ(u; X | z)`` at the queries: ``(B, Q)`` (see :meth:`pair_features`)."""
-        features = self.pair_features(query, points, point_mask, exclude_self)
+        """``log λ(u; X | z)`` at the queries: ``(B, Q)`` (see :meth:`pair_features`).
+
+        ``features``: the queries' :meth:`pair_features`, when already computed (they depend
+        on the points alone); ``points`` and ``point_mask`` are then not read.
+        """
+        if features is None:
+            features = self.pair_features(query, points, point_mask, exclude_self)
         coefficients = self.psi_net(z)
         return -self.phi(z, query) - (features * coefficients[:, None, :]).sum(-1)

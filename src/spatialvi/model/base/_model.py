@@ -138,6 +138,9 @@ class SpatialviModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         n_train, n_val = validate_data_split(self.adata.n_obs, train_size, None, None)
         batch_size, drop_last = fit_batch_size(args["batch_size"], n_train)
         splitter = {"drop_last": drop_last, **trainer_kwargs.pop("datasplitter_kwargs", {})}
+        derive = getattr(self.module, "derived_tensors", None)
+        if derive is not None and issubclass(self._data_splitter_cls, InMemoryDataSplitter):
+            splitter.setdefault("derive", derive)
         plan = {
             "optimizer": optimizer,
             "lr": lr,
