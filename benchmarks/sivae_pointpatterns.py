@@ -9,6 +9,10 @@ test images) on:
   seeds and architecture);
 - SI-VAE trained on LoG- and Otsu-detected points, with erosion 0.1 instead of 0.25, and at
   SNR 9.6 (first seed each; ``--parts``);
+- a sweep of ``pl_weight`` (0, 0.25, 1, 4, 16; first seed; ``--parts sweep``, not run by default);
+- the Gibbs head alone with the class (one-hot) as the code, fitted to the true points: the
+  short-range ψ per class it reaches for ψ-prior weights 0, 0.01 and 0.1 (``--parts oracle``,
+  not run by default): what the head can represent when the code is perfect;
 - references from the same run: raw pixels (PCA to 100 components), counts alone (count and its
   square), the L function of the true points (64 radii; it ignores the trend), and the L function
   with the true points' 4 × 4 quadrat counts (first- and second-order summaries together: what a
@@ -18,7 +22,7 @@ Paper (5000 images per class): VAE ≈ 0.48; SI-VAE 0.90 with true points, 0.80 
 SNR 12.8; 0.88 / 0.83 at 9.6. Also prints the training time and images per second.
 
 Usage: ``python benchmarks/sivae_pointpatterns.py [--n-per-class 500] [--n-test 200]
-[--epochs 30] [--seeds 0 1 2] [--parts main detected erosion snr]``.
+[--epochs 30] [--seeds 0 1 2] [--parts main detected erosion snr sweep oracle]``.
 """
 
 from __future__ import annotations
@@ -59,6 +63,43 @@ def quadrat_counts(points, n: int = 4) -> np.ndarray:
     return np.array(out)
 
 
+def oracle_head(train, psi_penalty: float, steps: int = 2000) -> dict[str, float]:
+    """Fit the Gibbs head with the one-hot class as the code; mean ψ over r ≤ 0.05 per class."""
+    import torch
+
+    from spatialvi._keys import OBS, OBSM, REGISTRY_KEYS
+    from spatialvi.module import SIVAEModule
+
+    torch.manual_seed(0)
+    points = torch.as_tensor(train.obsm[OBSM.POINTS])
+    labels = train.obs[OBS.LABEL]
+    codes = torch.as_tensor(labels.cat.codes.to_numpy(), dtype=torch.long)
+    onehot = torch.nn.functional.one_hot(codes, len(labels.cat.categories)).float()
+    module = SIVAEModule(
+        (1, 64, 64),
+        (0.0, 1.0, 0.0, 1.0),
+        n_latent=onehot.shape[1],
+        psi_penalty=psi_penalty,
+        initial_log_intensity=float(np.log(52.0)),
+    )
+    features = module.derived_tensors({REGISTRY_KEYS.POINTS_KEY: points})
+    data_f = features[REGISTRY_KEYS.PAIR_FEATURES_DATA_KEY]
+    dummy_f = features[REGISTRY_KEYS.PAIR_FEATURES_DUMMY_KEY]
+    optimizer = torch.optim.Adam(module.head.parameters(), 1e-2)
+    for _ in range(steps):
+        b = torch.randint(0, len(points), (128,))
+        z = onehot[b]
+        pl = module.log_pseudo_likelihood(z, points[b], data_f[b], dummy_f[b])
+        ridge = psi_penalty * (module.head.psi_net(z) ** 2).sum(-1)
+        loss = -(pl - ridge).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        psi = module.head.psi(torch.eye(onehot.shape[1]), torch.linspace(0.01, 0.05, 5))
+    return {c: float(v) for c, v in zip(labels.cat.categories, psi.mean(1))}
+
+
 def train_sivae(train, test, seed, epochs, points_key=None, **kwargs):
     import scvi
 
@@ -90,7 +131,7 @@ def main() -> None:
         "--parts",
         nargs="+",
         default=["main", "detected", "erosion", "snr"],
-        choices=["main", "detected", "erosion", "snr"],
+        choices=["main", "detected", "erosion", "snr", "sweep", "oracle"],
     )
     args = parser.parse_args()
 
@@ -147,6 +188,18 @@ def main() -> None:
                 acc, sec, ips = train_sivae(train, test, seed, args.epochs, pl_weight=weight)
                 row(f"{name}, seed {seed}", acc, sec, ips)
         train, test = data(12.8, first)
+    if "oracle" in args.parts:
+        for penalty in (0.0, 0.01, 0.1):
+            short = oracle_head(train, penalty)
+            print(
+                f"head alone, class as code, psi prior {penalty:g}: short-range psi "
+                + ", ".join(f"{c} {v:+.2f}" for c, v in short.items()),
+                flush=True,
+            )
+    if "sweep" in args.parts:
+        for weight in (0.0, 0.25, 1.0, 4.0, 16.0):
+            acc, sec, ips = train_sivae(train, test, first, args.epochs, pl_weight=weight)
+            row(f"SI-VAE, pl_weight {weight:g}, seed {first}", acc, sec, ips)
     if "detected" in args.parts:
         for method in ("log", "otsu"):
             key = f"points_{method}"

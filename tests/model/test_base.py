@@ -118,3 +118,21 @@ def test_train_docstrings_carry_the_shared_arguments():
         doc = cls.train.__doc__
         assert "{train_common}" not in doc
         assert "Lightning device arguments" in doc and "**trainer_kwargs" in doc
+
+
+def test_training_again_after_inference_trains_in_training_mode(trained):
+    """Inference leaves the module in eval mode; a second `train()` must switch it back
+    (Lightning keeps the mode it finds: batch norm would stay frozen)."""
+    from lightning.pytorch.callbacks import Callback
+
+    model = trained[2]
+    modes = []
+
+    class RecordMode(Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            modes.append(pl_module.module.training)
+
+    model.get_latent_representation()
+    assert not model.module.training
+    train_quietly(model, max_epochs=1, callbacks=[RecordMode()])
+    assert modes and all(modes)

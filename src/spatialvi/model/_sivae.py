@@ -45,7 +45,7 @@ class SIVAE(SpatialviModel):
         Quadrature points per side of the eroded window.
     **module_kwargs
         Passed to :class:`~spatialvi.module.SIVAEModule` (``channels``, ``n_hidden``,
-        ``head_hidden``, ``n_basis``, ``psi_penalty``).
+        ``head_hidden``, ``n_basis``, ``psi_penalty``, ``trend_knots``).
 
     Examples
     --------
@@ -257,7 +257,8 @@ class SIVAE(SpatialviModel):
         -------
         A dict with ``radii`` (``R``), ``psi`` (``n × R``: ψ(r); positive is repulsion),
         ``decay`` (``R``: the weight w(r) multiplying ψ), ``x``, ``y`` (grid cell centres) and
-        ``phi`` (``n × grid_size × grid_size``: φ(u), rows along y).
+        ``phi`` (``n × grid_size × grid_size``: φ(u), rows along y; outside the eroded window
+        φ keeps its boundary values).
         """
         self._check_if_trained(warn=False)
         head = self.module.head

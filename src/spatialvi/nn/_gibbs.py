@@ -121,8 +121,9 @@ class GibbsHead(torch.nn.Module):
     - ``ψ(r, z) = Σ_k c_k(z) b_k(r)``: a two-layer network of ``z`` giving ψ's values at
       ``n_basis`` knots spread evenly over ``[0, L]``, linearly interpolated between them (hat
       functions ``b_k``): isotropic by construction. The basis makes the pair sum cheap:
-      ``Σ_v w b_k`` depends on the data alone, so it is computed once per minibatch (two
-      scatter-adds per pair, no graph) instead of evaluating a network on every pair;
+      ``Σ_v w b_k`` depends on the data alone, so it is computed without a graph (two
+      scatter-adds per pair; SIVAE's loader computes it once per image) instead of
+      evaluating a network on every pair;
     - ``w(r) = (1 − (r/L)²)²`` for ``r < L``, else 0: a smooth decay that vanishes (with its
       derivative) at the interaction range ``L`` — long-range interaction would be
       indistinguishable from inhomogeneity.
@@ -174,9 +175,11 @@ class GibbsHead(torch.nn.Module):
         self.basis_width = self.interaction_range / (int(n_basis) - 1)
         # knots of φ's trend about one interaction range apart (at least 2 per axis): the
         # trend varies on scales above the range, the pair potential below it
-        nx = trend_knots or max(2, round((x_max - x_min) / self.interaction_range) + 1)
-        ny = trend_knots or max(2, round((y_max - y_min) / self.interaction_range) + 1)
-        check_int("trend_knots", nx, minimum=2)
+        if trend_knots is None:
+            nx = max(2, round((x_max - x_min) / self.interaction_range) + 1)
+            ny = max(2, round((y_max - y_min) / self.interaction_range) + 1)
+        else:
+            nx = ny = check_int("trend_knots", trend_knots, minimum=2)
         self.register_buffer("trend_knots_x", torch.linspace(-1.0, 1.0, nx))
         self.register_buffer("trend_knots_y", torch.linspace(-1.0, 1.0, ny))
         self.phi_net = torch.nn.Sequential(
@@ -207,7 +210,7 @@ class GibbsHead(torch.nn.Module):
         coefficients = self.phi_net(z)  # (B, T)
         if basis.dim() == 2:
             return coefficients @ basis.T
-        return (basis * coefficients[:, None, :]).sum(-1)
+        return torch.einsum("bqt,bt->bq", basis, coefficients)
 
     def trend_basis(self, u: torch.Tensor) -> torch.Tensor:
         """Bilinear hat functions on the trend knots at scaled locations ``u``: ``(..., T)``.

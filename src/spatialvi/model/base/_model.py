@@ -159,6 +159,9 @@ class SpatialviModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             trainer_kwargs["callbacks"] = [*trainer_kwargs.get("callbacks", []), stopper]
             trainer_kwargs.setdefault("check_val_every_n_epoch", 1)
         self._before_training(n_train)
+        # Lightning keeps the mode it finds: after an inference call (eval mode) a second
+        # `train()` would otherwise run with batch norm frozen and the loss in evaluation mode.
+        self.module.train()
         result = UnsupervisedTrainingMixin.train(
             self,
             max_epochs=args["max_epochs"],
