@@ -142,8 +142,11 @@ class SIVAEModule(BaseModuleClass):
 
     @staticmethod
     def _present(points: torch.Tensor):
-        """Mask of the present points and the points with NaN padding set to 0."""
-        return ~torch.isnan(points[..., 0]), torch.nan_to_num(points, nan=0.0)
+        """Mask of the present points and the points with NaN padding set to 0, both cut to
+        the widest pattern (padding is at the end of each row)."""
+        mask = ~torch.isnan(points[..., 0])
+        width = int(mask.sum(-1).max()) if mask.numel() else 0
+        return mask[:, :width], torch.nan_to_num(points[:, :width], nan=0.0)
 
     @torch.no_grad()
     def derived_tensors(self, tensors: dict) -> dict:
@@ -171,9 +174,7 @@ class SIVAEModule(BaseModuleClass):
         at_dummy = points.new_zeros(n, dummy.shape[0], n_basis)
         for start in range(0, n, chunk):
             mask, pts = self._present(points[start : start + chunk])
-            width = int(mask.sum(-1).max()) if mask.numel() else 0
-            mask, pts = mask[:, :width], pts[:, :width]  # padding is at the end of each row
-            stop = start + pts.shape[0]
+            stop, width = start + pts.shape[0], pts.shape[1]
             data[start:stop, :width] = self.head.pair_features(pts, pts, mask, exclude_self=True)
             at_dummy[start:stop] = self.head.pair_features(dummy, pts, mask)
         return {
@@ -193,12 +194,10 @@ class SIVAEModule(BaseModuleClass):
         ``data_features``, ``dummy_features``: the points' pair features from
         :meth:`derived_tensors`, when the loader carries them.
         """
+        # the columns no image of this batch uses are dropped
         mask, pts = self._present(points)
-        width = int(mask.sum(-1).max()) if mask.numel() else 0
-        # padding is at the end of each row: drop the columns no image of this batch uses
-        mask, pts = mask[:, :width], pts[:, :width]
         if data_features is not None:
-            data_features = data_features[:, :width]
+            data_features = data_features[:, : pts.shape[1]]
         log_data = self.head.log_intensity(
             z, pts, pts, mask, exclude_self=True, features=data_features
         )

@@ -106,6 +106,11 @@ def log_pseudo_likelihood(
     return data_term - (torch.exp(log_lambda_dummy) * dummy_weight).sum(-1)
 
 
+def _hat_functions(t: torch.Tensor, knots: torch.Tensor, width: float) -> torch.Tensor:
+    """Hat functions of half-width ``width`` on evenly spaced ``knots`` at ``t``: ``(*t.shape, K)``."""
+    return (1.0 - (t[..., None] - knots).abs() / width).clamp(min=0.0)
+
+
 class GibbsHead(torch.nn.Module):
     r"""Papangelou conditional intensity of a pairwise Gibbs process conditioned on a code ``z``.
 
@@ -182,9 +187,12 @@ class GibbsHead(torch.nn.Module):
             nx = ny = check_int("trend_knots", trend_knots, minimum=2)
         self.register_buffer("trend_knots_x", torch.linspace(-1.0, 1.0, nx))
         self.register_buffer("trend_knots_y", torch.linspace(-1.0, 1.0, ny))
+        self.trend_widths = (2.0 / (nx - 1), 2.0 / (ny - 1))
         self.phi_net = torch.nn.Sequential(
-            torch.nn.Linear(n_latent, n_hidden), torch.nn.Tanh(), torch.nn.Linear(n_hidden, nx * ny)
-        )  # fmt: skip
+            torch.nn.Linear(n_latent, n_hidden),
+            torch.nn.Tanh(),
+            torch.nn.Linear(n_hidden, nx * ny),
+        )
         self.psi_net = torch.nn.Sequential(
             torch.nn.Linear(n_latent, n_hidden),
             torch.nn.Tanh(),
@@ -198,7 +206,7 @@ class GibbsHead(torch.nn.Module):
 
     def basis(self, r: torch.Tensor) -> torch.Tensor:
         """Radial basis ``b_k(r)`` (hat functions on the knots): shape ``(*r.shape, n_basis)``."""
-        return (1.0 - (r[..., None] - self.basis_centres).abs() / self.basis_width).clamp(min=0.0)
+        return _hat_functions(r, self.basis_centres, self.basis_width)
 
     def psi(self, z: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
         """``ψ(r, z)`` for codes ``(B, n_latent)`` and distances ``(R,)``: ``(B, R)``."""
@@ -217,13 +225,9 @@ class GibbsHead(torch.nn.Module):
 
         They sum to 1 everywhere in the window, so a constant φ is one value on every knot.
         """
-
-        def hats(t, knots):
-            width = knots[1] - knots[0]
-            return (1.0 - (t[..., None] - knots).abs() / width).clamp(min=0.0)
-
-        hx = hats(u[..., 0].clamp(-1.0, 1.0), self.trend_knots_x)
-        hy = hats(u[..., 1].clamp(-1.0, 1.0), self.trend_knots_y)
+        wx, wy = self.trend_widths
+        hx = _hat_functions(u[..., 0].clamp(-1.0, 1.0), self.trend_knots_x, wx)
+        hy = _hat_functions(u[..., 1].clamp(-1.0, 1.0), self.trend_knots_y, wy)
         return (hy[..., :, None] * hx[..., None, :]).flatten(-2)
 
     def pair_features(
