@@ -13,6 +13,7 @@ REAL_DATA = {
     "adagvae_sprites_to_cells.ipynb": ("bccd",),
     "dpvae_reconstruction.ipynb": ("dlpfc",),
     "point_patterns.ipynb": ("smfish",),
+    "sivae_point_patterns.ipynb": ("smfish",),
     "spavae_dlpfc.ipynb": ("dlpfc",),
 }
 

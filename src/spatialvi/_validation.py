@@ -309,12 +309,15 @@ def check_points(
     key: str = OBSM.POINTS,
     image_key: str = OBSM.IMAGE,
     count_key: str = OBS.N_POINTS,
+    samples: bool = False,
 ) -> np.ndarray:
     """Check NaN-padded point sets ``adata.obsm[key]`` (n × K_max × 2 float32, image units).
 
     Each row holds the points of one image first and NaN padding after; coordinates lie in the
     window ``[0, W/s] × [0, H/s]`` with ``s = max(H, W)``; ``adata.obs[count_key]``, if present,
-    equals the number of non-padded rows.
+    equals the number of non-padded rows. ``samples``: the array holds several patterns per
+    image, ``n × S × K_max × 2`` (as :func:`spatialvi.tl.simulate_points` writes), each checked
+    the same way (``count_key`` is then not compared).
     """
     if key not in adata.obsm:
         raise KeyError(
@@ -323,9 +326,11 @@ def check_points(
             "or detect them with `spatialvi.pp.detect_points`."
         )
     points = np.asarray(adata.obsm[key])
-    if points.ndim != 3 or points.shape[2] != 2:
+    ndim, layout = (4, "n_obs × n_samples × K_max × 2") if samples else (3, "n_obs × K_max × 2")
+    if points.ndim != ndim or points.shape[-1] != 2:
         raise ValueError(
-            f"adata.obsm[{key!r}] has shape {points.shape}; expected n_obs × K_max × 2 (x, y)."
+            f"adata.obsm[{key!r}] has shape {points.shape}; expected {layout} (x, y)"
+            + (", as `spatialvi.tl.simulate_points` writes." if samples else ".")
         )
     if points.dtype != np.float32:
         raise ValueError(f"adata.obsm[{key!r}] has dtype {points.dtype}; expected float32.")
@@ -333,9 +338,9 @@ def check_points(
     if (nan[..., 0] != nan[..., 1]).any():
         raise ValueError(f"adata.obsm[{key!r}] has points with one NaN coordinate; pad whole rows.")
     present = ~nan[..., 0]
-    n_points = present.sum(axis=1)
+    n_points = present.sum(axis=-1)
     # Padding must come after the points: row k is present only if all rows before it are.
-    if (present != (np.arange(points.shape[1])[None, :] < n_points[:, None])).any():
+    if (present != (np.arange(points.shape[-2]) < n_points[..., None])).any():
         raise ValueError(f"adata.obsm[{key!r}]: NaN padding must follow the points of each row.")
     if np.isinf(points).any():
         raise ValueError(f"adata.obsm[{key!r}] contains infinite coordinates.")
@@ -348,7 +353,7 @@ def check_points(
                 f"adata.obsm[{key!r}] has points outside the window [0, {w / s:g}] × [0, {h / s:g}]; "
                 "convert pixel positions with `spatialvi.pp.pixels_to_points`."
             )
-    if count_key in adata.obs:
+    if count_key in adata.obs and not samples:
         counts = np.asarray(adata.obs[count_key])
         if not np.array_equal(counts, n_points):
             raise ValueError(

@@ -204,3 +204,56 @@ def test_unknown_correction_is_refused():
         metrics.g_function(pts, [0, 0.1], (0, 1, 0, 1), correction="han")
     with pytest.raises(ValueError, match="method"):
         metrics.pair_correlation(pts, [0, 0.1], (0, 1, 0, 1), method="fft")
+
+
+def l_curves(patterns, r, window=(0, 1, 0, 1)) -> np.ndarray:
+    return np.array([metrics.l_function(p, r, window) for p in patterns])
+
+
+def test_envelope_test_matches_spatstat_mad_test():
+    """mad.test(X, Lest, simulate = <39 given Poisson patterns>, leaveout = 1): same statistic
+    and p-value for a Poisson and a clustered X."""
+    f = load("mad_test")
+    r = np.array(f["r"])
+    sims = l_curves([np.c_[x, y] for x, y in zip(f["sim_x"], f["sim_y"], strict=True)], r)
+    for name in ("poisson", "clustered"):
+        observed = metrics.l_function(np.c_[f[name]["x"], f[name]["y"]], r, (0, 1, 0, 1))
+        result = metrics.envelope_test(observed, sims)
+        assert result.statistics[0] == pytest.approx(f[name]["statistic"][0], abs=1e-12)
+        assert result.p_values[0] == pytest.approx(f[name]["p_value"][0], abs=1e-12)
+    assert f["clustered"]["p_value"][0] < 0.05 < f["poisson"]["p_value"][0]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_envelope_test_is_calibrated_and_has_power(seed):
+    """Curves from the model are rejected about alpha of the time and stay in the band about
+    1 − alpha of the time; clustered patterns against a Poisson model are rejected."""
+    rng = np.random.default_rng(seed)
+    r = np.linspace(0, 0.2, 21)
+
+    def poisson(n):
+        return [rng.uniform(size=(rng.poisson(50), 2)) for _ in range(n)]
+
+    sims = l_curves(poisson(99), r)
+    fresh = l_curves(poisson(200), r)
+    result = metrics.envelope_test(fresh, sims)
+    assert result.n_simulated == 99
+    assert 0.005 <= result.rejected <= 0.15, result.rejected
+    inside = ((fresh >= result.lower) & (fresh <= result.upper)).all(axis=1).mean()
+    assert 0.85 <= inside <= 0.995, inside
+    thomas = [sim.thomas_process(10, 5, 0.03, random_state=rng) for _ in range(50)]
+    assert metrics.envelope_test(l_curves(thomas, r), sims).rejected >= 0.8
+
+
+def test_envelope_test_bad_input():
+    sims = np.random.default_rng(0).normal(size=(19, 5))
+    with pytest.raises(ValueError, match="same radii"):
+        metrics.envelope_test(np.zeros(4), sims)
+    with pytest.raises(ValueError, match="too few"):
+        metrics.envelope_test(np.zeros(5), sims[:10])
+    with pytest.raises(ValueError, match="alpha"):
+        metrics.envelope_test(np.zeros(5), sims, alpha=1.5)
+    nan_curve = np.full(5, np.nan)
+    result = metrics.envelope_test(np.vstack([nan_curve, sims[0]]), np.vstack([sims, nan_curve]))
+    assert np.isnan(result.p_values[0]) and np.isfinite(result.p_values[1])
+    assert result.n_simulated == 19

@@ -22,6 +22,8 @@ from spatialvi.metrics._geometry import (
 )
 from spatialvi.metrics._integration import batch_mixing_entropy
 from spatialvi.metrics._point_patterns import (
+    EnvelopeTest,
+    envelope_test,
     g_function,
     k_function,
     l_function,
@@ -34,6 +36,7 @@ from spatialvi.metrics._representation import (
 )
 
 __all__ = [
+    "EnvelopeTest",
     "alignment_error",
     "ari",
     "batch_mixing_entropy",
@@ -41,6 +44,7 @@ __all__ = [
     "dci",
     "detection_scores",
     "downstream_accuracy",
+    "envelope_test",
     "factorvae_score",
     "g_function",
     "gearys_c",

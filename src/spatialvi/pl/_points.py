@@ -121,6 +121,66 @@ def point_images(
     return fig
 
 
+_FUNCTION_LABELS = {"L": "L(r) − r", "K": "K(r)", "g": "g(r)", "G": "G(r)"}
+
+
+def _summary(function: str):
+    """The metric computing ``function`` (``'L'``, ``'K'``, ``'g'`` or ``'G'``)."""
+    from spatialvi import metrics
+
+    funcs = {
+        "L": metrics.l_function,
+        "K": metrics.k_function,
+        "g": metrics.pair_correlation,
+        "G": metrics.g_function,
+    }
+    if function not in funcs:
+        raise ValueError(f"`function` must be one of {sorted(funcs)}, got {function!r}.")
+    return funcs[function]
+
+
+def _window_and_radii(adata, window, radii):
+    """The window (given, from the images, from ``uns['image']``, else the unit square) and the
+    radii (given, else 64 up to ¼ of the shorter side)."""
+    from spatialvi._keys import UNS
+
+    if window is None:
+        if OBSM.IMAGE in adata.obsm:
+            h, w = np.asarray(adata.obsm[OBSM.IMAGE]).shape[-2:]
+            window = (0.0, w / max(h, w), 0.0, h / max(h, w))
+        elif UNS.IMAGE in adata.uns and "window" in adata.uns[UNS.IMAGE]:
+            window = tuple(adata.uns[UNS.IMAGE]["window"])
+        else:
+            window = (0.0, 1.0, 0.0, 1.0)
+    side = min(window[1] - window[0], window[3] - window[2])
+    r = np.linspace(0.0, side / 4, 64) if radii is None else np.asarray(radii, dtype=float)
+    return window, r
+
+
+def _curves(function: str, patterns, r, window) -> np.ndarray:
+    """``function`` of each pattern (rows; NaN where undefined, e.g. L of < 2 points), drawn
+    values: ``L(r) − r`` for L."""
+    import warnings
+
+    func = _summary(function)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # undefined for tiny patterns: NaN rows
+        values = np.array([func(p[~np.isnan(p[:, 0])], r, window) for p in patterns])
+    values = values.reshape(len(patterns), len(r))
+    return values - r if function == "L" else values
+
+
+def _groups(adata, groupby):
+    """``[(name, obs indices)]`` for ``groupby`` (one group ``'all'`` for ``None``)."""
+    if groupby is None:
+        return [("all", np.arange(adata.n_obs))]
+    if groupby not in adata.obs:
+        raise KeyError(f"`groupby={groupby!r}` is not an adata.obs column; pass groupby=None.")
+    labels = adata.obs[groupby]
+    names = labels.cat.categories if hasattr(labels, "cat") else sorted(labels.unique())
+    return [(str(g), np.flatnonzero((labels == g).to_numpy())) for g in names]
+
+
 def summary_function(
     adata,
     function: str = "L",
@@ -160,64 +220,110 @@ def summary_function(
     -------
     The :class:`matplotlib.axes.Axes` drawn in.
     """
-    import warnings
-
     import matplotlib.pyplot as plt
 
-    from spatialvi import metrics
-    from spatialvi._keys import UNS
     from spatialvi._validation import check_points
 
-    funcs = {
-        "L": metrics.l_function,
-        "K": metrics.k_function,
-        "g": metrics.pair_correlation,
-        "G": metrics.g_function,
-    }
-    if function not in funcs:
-        raise ValueError(f"`function` must be one of {sorted(funcs)}, got {function!r}.")
+    _summary(function)
     points = check_points(adata, points_key, count_key=points_count_key(points_key))
-    if window is None:
-        if OBSM.IMAGE in adata.obsm:
-            h, w = np.asarray(adata.obsm[OBSM.IMAGE]).shape[-2:]
-            window = (0.0, w / max(h, w), 0.0, h / max(h, w))
-        elif UNS.IMAGE in adata.uns and "window" in adata.uns[UNS.IMAGE]:
-            window = tuple(adata.uns[UNS.IMAGE]["window"])
-        else:
-            window = (0.0, 1.0, 0.0, 1.0)
-    side = min(window[1] - window[0], window[3] - window[2])
-    r = np.linspace(0.0, side / 4, 64) if radii is None else np.asarray(radii, dtype=float)
-    if groupby is not None and groupby not in adata.obs:
-        raise KeyError(f"`groupby={groupby!r}` is not an adata.obs column; pass groupby=None.")
-    labels = adata.obs[groupby] if groupby is not None else None
-    groups = (
-        [None]
-        if labels is None
-        else (labels.cat.categories if hasattr(labels, "cat") else sorted(labels.unique()))
-    )
+    window, r = _window_and_radii(adata, window, radii)
+    groups = _groups(adata, groupby)
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4))
-    for g in groups:
-        idx = range(adata.n_obs) if g is None else np.flatnonzero((labels == g).to_numpy())
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # undefined for tiny patterns: left out below
-            values = np.array([funcs[function](_rows(points, i), r, window) for i in idx])
+    for name, idx in groups:
+        values = _curves(function, points[idx], r, window)
         values = values[np.isfinite(values[:, 1:]).all(axis=1)]
-        if function == "L":
-            values = values - r
         mean, sd = values.mean(axis=0), values.std(axis=0)
-        label = ("all" if g is None else str(g)) + f" (n={len(values)})"
-        (line,) = ax.plot(r, mean, label=label)
+        (line,) = ax.plot(r, mean, label=f"{name} (n={len(values)})")
         ax.fill_between(r, mean - sd, mean + sd, color=line.get_color(), alpha=0.15, lw=0)
     reference = {"L": 0.0, "g": 1.0}
     if function in reference:
         ax.axhline(reference[function], color="grey", lw=0.8, ls="--")
     ax.set_xlabel("r (image units)")
-    ax.set_ylabel({"L": "L(r) − r", "K": "K(r)", "g": "g(r)", "G": "G(r)"}[function])
+    ax.set_ylabel(_FUNCTION_LABELS[function])
     ax.legend(frameon=False, fontsize=8)
     if save is not None:
         ax.figure.savefig(save, dpi=150, bbox_inches="tight")
     return ax
+
+
+def simulation_envelope(
+    adata,
+    simulated_key: str = OBSM.POINTS_SIMULATED,
+    observed_key: str = OBSM.POINTS,
+    function: str = "L",
+    groupby: str | None = OBS.LABEL,
+    radii=None,
+    window=None,
+    alpha: float = 0.05,
+    save: str | None = None,
+):
+    """Observed against simulated patterns, per group: the global Monte Carlo band.
+
+    One panel per group: the band in which a whole summary curve of a simulated pattern lies
+    with probability ``1 − alpha`` (grey; :func:`spatialvi.metrics.envelope_test`, pooling all
+    samples of the group's images), the mean simulated curve (dashed), the observed curves
+    (thin) and their mean (thick). The title gives the fraction of observed patterns the test
+    rejects at ``alpha``: about ``alpha`` when the simulations reproduce the observed patterns.
+
+    Parameters
+    ----------
+    adata
+        AnnData with the observed point sets in ``obsm[observed_key]`` (``n × K_max × 2``) and
+        simulated ones in ``obsm[simulated_key]`` (``n × n_samples × K_max × 2``, e.g. from
+        :func:`spatialvi.tl.simulate_points`).
+    simulated_key, observed_key
+        ``obsm`` keys of the simulated and the observed patterns.
+    function
+        ``'L'`` (drawn as ``L(r) − r``), ``'K'``, ``'g'`` or ``'G'``.
+    groupby
+        ``obs`` column of groups (one panel each), or ``None`` for one panel.
+    radii, window
+        As in :func:`summary_function`; ``radii`` should start above 0 for ``'g'``.
+    alpha
+        Level of the band and of the test (needs ``⌈1/alpha⌉ − 1`` simulated patterns per group).
+    save
+        File to save the figure to.
+
+    Returns
+    -------
+    The :class:`matplotlib.figure.Figure`.
+    """
+    import matplotlib.pyplot as plt
+
+    from spatialvi import metrics
+    from spatialvi._validation import check_points
+
+    _summary(function)
+    observed = check_points(adata, observed_key, count_key=points_count_key(observed_key))
+    simulated = check_points(adata, simulated_key, samples=True)
+    window, r = _window_and_radii(adata, window, radii)
+    groups = _groups(adata, groupby)
+    n_cols = min(3, len(groups))
+    n_rows = int(np.ceil(len(groups) / n_cols))
+    fig, axes = plt.subplots(
+        n_rows, n_cols, figsize=(3.6 * n_cols, 3.0 * n_rows), squeeze=False, sharey=True
+    )
+    for ax, (name, idx) in zip(axes.flat, groups, strict=False):
+        obs = _curves(function, observed[idx], r, window)
+        sims = _curves(function, simulated[idx].reshape(-1, *simulated.shape[2:]), r, window)
+        test = metrics.envelope_test(obs, sims, alpha=alpha)
+        ax.fill_between(r, test.lower, test.upper, color="0.8", lw=0, label="simulated band")
+        ax.plot(r, test.centre, color="0.3", ls="--", lw=1.2, label="simulated mean")
+        finite = obs[np.isfinite(obs).all(axis=1)]
+        ax.plot(r, finite.T, color="tab:blue", lw=0.4, alpha=0.25)
+        ax.plot(r, finite.mean(axis=0), color="tab:blue", lw=2.0, label="observed mean")
+        ax.set_title(f"{name}: {test.rejected:.0%} rejected (α = {alpha:g})", fontsize=9)
+        ax.set_xlabel("r (image units)")
+    for ax in axes.flat[len(groups) :]:
+        ax.set_axis_off()
+    for ax in axes[:, 0]:
+        ax.set_ylabel(_FUNCTION_LABELS[function])
+    axes.flat[0].legend(frameon=False, fontsize=7)
+    fig.tight_layout()
+    if save is not None:
+        fig.savefig(save, dpi=150, bbox_inches="tight")
+    return fig
 
 
 def potentials(
