@@ -61,7 +61,7 @@ def check_potentials(result):
 
     Not yet met: ψ near 0 for Poisson. At this training size the encoder confuses many Poisson
     with Strauss images, and their ψ sits between the two (with the class as the code, the
-    same head fitted to the same patterns gives the Poisson classes ψ ≈ 0.1)."""
+    same head fitted to the same patterns gives the Poisson classes ψ within ±0.05)."""
     test = result["test"]
     pots = result["sivae"].get_potentials(test, radii=np.linspace(0.01, 0.05, 5))
     labels = np.asarray(test.obs[OBS.LABEL].astype(str), dtype=str)
