@@ -77,6 +77,13 @@ def features() -> ad.AnnData:
     return adata
 
 
+def features_with_obs(**columns) -> ad.AnnData:
+    adata = features()
+    for key, values in columns.items():
+        adata.obs[key] = values
+    return adata
+
+
 def latent(nan_row: int | None = None) -> ad.AnnData:
     adata = tissue()
     adata.obsm[LATENT] = np.random.default_rng(1).normal(size=(adata.n_obs, 4))
@@ -264,6 +271,29 @@ CASES = [
         lambda t: setup(AdaGVAE, features()[:1].copy(), features_key=OBSM.X_RAW, pair_key=None),
         ValueError,
         ONE_SPOT.format("AdaGVAE"),
+    ),
+    (
+        "adagvae-missing-pair-ids",
+        lambda t: setup(AdaGVAE, features(), features_key=OBSM.X_RAW, pair_key="pairs"),
+        KeyError,
+        r"adata\.obs\['pairs'\] is missing.*pair_key=None",
+    ),
+    (
+        "adagvae-missing-factor",
+        lambda t: setup(AdaGVAE, features(), features_key=OBSM.X_RAW, factor_keys=["shape"]),
+        KeyError,
+        r"`factor_keys`='shape' is not a column of adata\.obs",
+    ),
+    (
+        "adagvae-factor-with-nan",
+        lambda t: setup(
+            AdaGVAE,
+            features_with_obs(shape=[0.0, 1.0, np.nan, 1.0, 0.0, 1.0]),
+            features_key=OBSM.X_RAW,
+            factor_keys="shape",
+        ),
+        ValueError,
+        r"adata\.obs\['shape'\] \(`factor_keys`\) has 1 missing values",
     ),
     (
         "spavae-not-anndata",

@@ -7,13 +7,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from anndata import AnnData
 from scvi.data.fields import ObsmField
 
 from spatialvi._keys import MODEL, OBS, OBSM, REGISTRY_KEYS
-from spatialvi._validation import check_features, check_setup_anndata
+from spatialvi._validation import check_features, check_obs_column, check_setup_anndata
 from spatialvi.data import (
     PairDataSplitter,
     SpatialviAnnDataManager,
@@ -24,29 +23,15 @@ from spatialvi.model.base import SpatialviModel, train_docstring
 from spatialvi.module._adagvae import AdaGVAEModule
 
 
-def _check_factor_keys(adata: AnnData, factor_keys) -> list[str]:
-    keys = [factor_keys] if isinstance(factor_keys, str) else list(factor_keys)
-    missing = [k for k in keys if k not in adata.obs]
-    if missing:
-        raise KeyError(
-            f"Factor columns {missing} not found in adata.obs (columns: {list(adata.obs.columns)})."
-        )
-    for key in keys:
-        if adata.obs[key].isna().any():
-            raise ValueError(f"adata.obs[{key!r}] has missing values; every observation needs it.")
-    return keys
-
-
-def _pair_ids(adata: AnnData, pair_key: str) -> np.ndarray:
+def _pair_members(adata: AnnData, pair_key: str) -> np.ndarray:
+    """The ``n_pairs × 2`` member rows of the pairs in ``adata.obs[pair_key]``."""
     if pair_key not in adata.obs:
         raise KeyError(
             f"Pair ids not found: adata.obs[{pair_key!r}] is missing. Give each pair's two "
             "members the same id (e.g. `spatialvi.sim.texture_dsprites` writes 'pair_id'), or "
             "pass `pair_key=None` for unsupervised (β-VAE) training."
         )
-    ids = adata.obs[pair_key]
-    pair_members(ids)  # a missing partner or a third member is an error
-    return pd.factorize(ids)[0].astype(np.float32)
+    return pair_members(adata.obs[pair_key])  # a missing partner or a third member is an error
 
 
 class AdaGVAE(SpatialviModel):
@@ -167,12 +152,17 @@ class AdaGVAE(SpatialviModel):
         # loading a saved model onto a query AnnData (`source_registry`) needs no pairs/factors
         query = "source_registry" in kwargs
         keys = None
-        if factor_keys is not None and not (query and not set(factor_keys) <= set(adata.obs)):
-            keys = _check_factor_keys(adata, factor_keys)
+        if factor_keys is not None:
+            keys = [factor_keys] if isinstance(factor_keys, str) else list(factor_keys)
+            if query and not set(keys) <= set(adata.obs):
+                keys = None
+            for key in keys or ():
+                check_obs_column(adata, key, "factor_keys")
         if pair_key is not None:
-            ids = None if query and pair_key not in adata.obs else _pair_ids(adata, pair_key)
-            if keys is not None and ids is not None:
-                members = pair_members(ids)
+            members = None
+            if not (query and pair_key not in adata.obs):
+                members = _pair_members(adata, pair_key)
+            if keys is not None and members is not None:
                 codes = adata.obs[keys].to_numpy()
                 n_diff = (codes[members[:, 0]] != codes[members[:, 1]]).sum(axis=1)
                 if k is not None and (n_diff > k).any():
