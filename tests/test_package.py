@@ -39,7 +39,10 @@ def test_cli_help_is_light(command):
 def test_lazy_submodule_access():
     import spatialvi
 
-    assert spatialvi.sim.synthetic_tissue is not None
+    lazy = spatialvi.sim.synthetic_tissue  # the attribute access imports the submodule
+    from spatialvi.sim._tissue import synthetic_tissue
+
+    assert lazy is synthetic_tissue
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         spatialvi.nope  # noqa: B018
 

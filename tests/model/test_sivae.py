@@ -77,7 +77,7 @@ def test_simulate_points_writes_patterns_and_reports_the_cap(trained, patterns):
     present = ~np.isnan(sims[..., 0])
     assert ((sims[..., 0][present] >= 0) & (sims[..., 0][present] <= 1)).all()
     run = out.uns[UNS.SIMULATE_POINTS][OBSM.POINTS_SIMULATED]
-    assert run["n_steps"] == 2000 and 0 <= run["cap_hit_fraction"] <= 1
+    assert run["n_steps"] == 2000
     capped = tl.simulate_points(trained, patterns, n_steps=2000, max_points=3, copy=True)
     assert capped.uns[UNS.SIMULATE_POINTS][OBSM.POINTS_SIMULATED]["cap_hit_fraction"] > 0.5
     assert (~np.isnan(capped.obsm[OBSM.POINTS_SIMULATED][..., 0])).sum(-1).max() <= 3

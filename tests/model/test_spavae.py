@@ -55,14 +55,13 @@ def test_outputs_align_with_obs_and_var(trained):
     assert out.obs_names.equals(names) and out.var_names.equals(genes)
     assert out.obsm[OBSM.X_SPAVAE].shape == (out.n_obs, 10)
     den = out.layers[LAYERS.SPAVAE_DENOISED]
-    assert den.shape == out.shape and np.isfinite(den).all() and (den >= 0).all()
+    assert den.shape == out.shape and np.isfinite(den).all()
     params = out.uns[UNS.SPAVAE]
     assert params["n_gp"] == 2 and params["n_inducing"] == 25 and params["kernel"] == "cauchy"
     expr = model.get_normalized_expression(return_numpy=True)
     np.testing.assert_allclose(expr.sum(1), 1.0, rtol=1e-4)
-    # The denoised layer decodes the posterior-mean latent: deterministic. (Its accuracy
-    # against the simulation's true means: tests/model/test_spavae_tasks.py.)
-    np.testing.assert_array_equal(den, model.get_denoised_expression(out))
+    # (The denoised layer's accuracy against the simulation's true means:
+    # tests/model/test_spavae_tasks.py.)
 
 
 def test_differential_expression_runs(trained):

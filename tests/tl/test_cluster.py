@@ -18,19 +18,26 @@ def _blobs(n=300, seed=0):
     return ad, truth
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("method", ["kmeans", "leiden"])
-def test_cluster_recovers_blobs(method):
+def test_cluster_recovers_blobs(method, seed):
+    """Above 0.8 ARI, and far above the same clustering of row-shuffled features (≈ 0)."""
     from spatialvi.metrics import ari
 
-    ad, truth = _blobs()
+    ad, truth = _blobs(seed=seed)
     cluster(ad, use_rep="X_rep", n_clusters=2, resolution=0.1, method=method, key_added="cl")
     assert ad.obs["cl"].dtype == "category"
     assert len(ad.obs["cl"]) == ad.n_obs
-    assert ari(truth, ad.obs["cl"]) > 0.8
+    shuffled = ad.copy()
+    shuffled.obsm["X_rep"] = np.random.default_rng(seed).permutation(ad.obsm["X_rep"])
+    cluster(shuffled, use_rep="X_rep", n_clusters=2, resolution=0.1, method=method, key_added="cl")
+    control = ari(truth, shuffled.obs["cl"])
+    assert ari(truth, ad.obs["cl"]) > max(0.8, control + 0.7), control
 
 
-def test_refinement_fixes_isolated_errors_and_is_vectorised():
-    rng = np.random.default_rng(1)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_refinement_fixes_isolated_errors_and_is_vectorised(seed):
+    rng = np.random.default_rng(seed)
     grid = np.stack(np.meshgrid(np.arange(20), np.arange(20)), -1).reshape(-1, 2).astype(float)
     truth = (grid[:, 0] >= 10).astype(int)
     noisy = truth.copy()
@@ -54,11 +61,12 @@ def test_refine_flag_and_copy_and_errors():
         cluster(ad, use_rep="X_rep", n_clusters=2, method="dbscan")
 
 
-def test_standardize_lets_low_variance_dims_count():
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_standardize_lets_low_variance_dims_count(seed):
     from spatialvi.metrics import ari
 
-    ad, truth = _blobs()
-    rng = np.random.default_rng(2)
+    ad, truth = _blobs(seed=seed)
+    rng = np.random.default_rng(seed + 2)
     # A high-variance nuisance dim dominates raw distances; standardising restores the signal.
     ad.obsm["X_rep"] = np.column_stack(
         [
@@ -68,7 +76,7 @@ def test_standardize_lets_low_variance_dims_count():
     )
     cluster(ad, use_rep="X_rep", n_clusters=2, key_added="raw")
     cluster(ad, use_rep="X_rep", n_clusters=2, standardize=True, key_added="std")
-    assert ari(truth, ad.obs["std"]) > ari(truth, ad.obs["raw"])
+    assert ari(truth, ad.obs["std"]) > ari(truth, ad.obs["raw"]) + 0.5
 
 
 def test_use_rep_none_finds_the_one_model_latent(caplog):
