@@ -6,8 +6,9 @@ import pytest
 from spatialvi.metrics._integration import batch_mixing_entropy
 
 
-def test_batch_mixing_entropy_extremes():
-    rng = np.random.default_rng(0)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_batch_mixing_entropy_extremes(seed):
+    rng = np.random.default_rng(seed)
     x = rng.normal(size=(400, 2))
     mixed = np.repeat(["a", "b"], 200)
     rng.shuffle(mixed)
