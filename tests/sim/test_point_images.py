@@ -10,9 +10,11 @@ from spatialvi._keys import OBS, OBSM, UNS
 from spatialvi._validation import check_images, check_points
 
 
-@pytest.fixture(scope="module")
-def dataset():
-    return sim.point_pattern_dataset(60, image_size=48, snr=12.8, random_state=3)
+@pytest.fixture(scope="module", params=[3, 4, 5])
+def dataset(request):
+    """60 images per class; three simulation seeds, so the statistical checks below hold on
+    each."""
+    return sim.point_pattern_dataset(60, image_size=48, snr=12.8, random_state=request.param)
 
 
 def test_dataset_layout(dataset):

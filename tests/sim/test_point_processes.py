@@ -80,8 +80,9 @@ def test_strauss_matches_spatstat_rstrauss(case):
     assert np.abs((lvals.mean(0) - f["L_mean"][1:]) / se_l).max() < 4
 
 
-def test_strauss_limits_poisson_and_hard_core():
-    rng = np.random.default_rng(3)
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_strauss_limits_poisson_and_hard_core(seed):
+    rng = np.random.default_rng(seed)
     # γ = 1 is an (inhomogeneous) Poisson process of mean intensity β
     patterns = [
         sim.strauss_process(40, 1.0, 0.1, WINDOW, exp_trend, random_state=rng) for _ in range(300)
@@ -101,9 +102,10 @@ def test_strauss_limits_poisson_and_hard_core():
         assert d[np.triu_indices(len(p), 1)].min() > 0.06
 
 
-def test_strauss_beta_calibrates_the_mean_count():
+@pytest.mark.parametrize("seed", [5, 6, 7])
+def test_strauss_beta_calibrates_the_mean_count(seed):
     beta = sim.strauss_beta(40.0, 0.2, 0.06)
-    rng = np.random.default_rng(5)
+    rng = np.random.default_rng(seed)
     counts = np.array(
         [len(sim.strauss_process(beta, 0.2, 0.06, random_state=rng)) for _ in range(300)]
     )
