@@ -208,19 +208,23 @@ def integration_scores(
     truth = joint.obs[label_key]
     row: dict = {"seed": seed}
 
+    def score(model, prefix: str) -> None:
+        """Layer ARI per section, its mean, mixing entropy and epochs of a two-section model."""
+        z = model.get_latent_representation()
+        labels = kmeans(z, k, seed)
+        aris = [ari(truth[sections == s], labels[sections == s]) for s in levels]
+        row.update({f"{prefix} ARI {s}": a for s, a in zip(levels, aris)})
+        row[f"{prefix} ARI mean"] = float(np.mean(aris))
+        row[f"{prefix} entropy"] = batch_mixing_entropy(z, sections)
+        row[f"{prefix} epochs"] = n_epochs(model)
+
     # Joint model: one GP per section, section one-hot in encoder and decoder.
     adata = joint.copy()
     SpaVAE.setup_anndata(adata, batch_key=section_key)
     scvi.settings.seed = seed
     model = SpaVAE(adata, n_inducing=n_inducing)
     t_joint = train_quietly(model, **train_kwargs)
-    z = model.get_latent_representation()
-    labels = kmeans(z, k, seed)
-    aris = [ari(truth[sections == s], labels[sections == s]) for s in levels]
-    row.update({f"joint ARI {s}": a for s, a in zip(levels, aris)})
-    row["joint ARI mean"] = float(np.mean(aris))
-    row["joint entropy"] = batch_mixing_entropy(z, sections)
-    row["joint epochs"] = n_epochs(model)
+    score(model, "joint")
 
     # Uncorrected: one GP over both sections placed side by side, no section covariate. Each
     # section keeps the inducing grid it would have alone, and loc_range is chosen so that µm
@@ -240,13 +244,7 @@ def integration_scores(
     scvi.settings.seed = seed
     model = SpaVAE(adata, inducing=np.vstack(inducing), loc_range=loc_range)
     t_unc = train_quietly(model, **train_kwargs)
-    z = model.get_latent_representation()
-    labels = kmeans(z, k, seed)
-    aris = [ari(truth[sections == s], labels[sections == s]) for s in levels]
-    row.update({f"uncorr ARI {s}": a for s, a in zip(levels, aris)})
-    row["uncorr ARI mean"] = float(np.mean(aris))
-    row["uncorr entropy"] = batch_mixing_entropy(z, sections)
-    row["uncorr epochs"] = n_epochs(model)
+    score(model, "uncorr")
 
     # One model per section.
     t_single, aris = 0.0, []

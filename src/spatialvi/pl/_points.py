@@ -365,14 +365,7 @@ def potentials(
 
     target = model.adata if adata is None else adata
     pots = model.get_potentials(target, radii=radii, grid_size=grid_size)
-    if groupby is not None and groupby not in target.obs:
-        raise KeyError(f"`groupby={groupby!r}` is not an adata.obs column; pass groupby=None.")
-    labels = None if groupby is None else target.obs[groupby]
-    groups = (
-        [None]
-        if labels is None
-        else list(labels.cat.categories if hasattr(labels, "cat") else sorted(labels.unique()))
-    )
+    groups = _groups(target, groupby)
     n_maps = len(groups) if show_phi else 0
     fig, axes = plt.subplots(
         1,
@@ -386,10 +379,9 @@ def potentials(
     x_min, x_max = pots["x"][0], pots["x"][-1]
     y_min, y_max = pots["y"][0], pots["y"][-1]
     phi_lims = np.percentile(pots["phi"], [2, 98])
-    for k, g in enumerate(groups):
-        sel = np.ones(len(pots["psi"]), bool) if g is None else (labels == g).to_numpy()
+    for k, (name, sel) in enumerate(groups):
         mean, sd = pots["psi"][sel].mean(0), pots["psi"][sel].std(0)
-        (line,) = ax.plot(r, mean, label="all" if g is None else str(g))
+        (line,) = ax.plot(r, mean, label=name)
         ax.fill_between(r, mean - sd, mean + sd, color=line.get_color(), alpha=0.15, lw=0)
         if show_phi:
             m = axes[0, 1 + k]
@@ -401,7 +393,7 @@ def potentials(
                 vmax=phi_lims[1],
                 cmap="viridis",
             )
-            m.set_title("all" if g is None else str(g), fontsize=8)
+            m.set_title(name, fontsize=8)
             m.set_xticks([])
             m.set_yticks([])
     ax.axhline(0.0, color="grey", lw=0.8, ls="--")
