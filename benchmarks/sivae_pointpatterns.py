@@ -10,6 +10,11 @@ test images) on:
 - SI-VAE trained on LoG- and Otsu-detected points, with erosion 0.1 instead of 0.25, and at
   SNR 9.6 (first seed each; ``--parts``);
 - a sweep of ``pl_weight`` (0, 0.25, 1, 4, 16; first seed; ``--parts sweep``, not run by default);
+- the training trajectory (``--parts trajectory``, not run by default): the probe every 10
+  epochs up to ``--epochs`` (training resumed in 10-epoch calls, Adam restarted each call), with
+  the image σ and the training and validation log pseudo-likelihood per point; per seed once
+  with σ fixed at the images' estimated noise level (``noise_sd="estimate"``) and once learned
+  (``noise_sd=None``);
 - the Gibbs head alone with the class (one-hot) as the code, fitted to the true points: the
   short-range ψ per class it reaches for ψ-prior weights 0, 0.01 and 0.1 (``--parts oracle``,
   not run by default): what the head can represent when the code is perfect;
@@ -22,7 +27,7 @@ Paper (5000 images per class): VAE ≈ 0.48; SI-VAE 0.90 with true points, 0.80 
 SNR 12.8; 0.88 / 0.83 at 9.6. Also prints the training time and images per second.
 
 Usage: ``python benchmarks/sivae_pointpatterns.py [--n-per-class 500] [--n-test 200]
-[--epochs 30] [--seeds 0 1 2] [--parts main detected erosion snr sweep oracle]``.
+[--epochs 30] [--seeds 0 1 2] [--parts main detected erosion snr sweep trajectory oracle]``.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import time
 import warnings
 
 import numpy as np
-from _common import QUIET
+from _common import QUIET, QUIET_WITH_HISTORY
 
 
 def probe(train_features, train_labels, test_features, test_labels) -> float:
@@ -100,10 +105,22 @@ def oracle_head(train, psi_penalty: float, steps: int = 2000) -> dict[str, float
     return {c: float(v) for c, v in zip(labels.cat.categories, psi.mean(1))}
 
 
+def latent_probe(model, train, test) -> float:
+    """Probe accuracy on the model's posterior-mean latents of the training and test images."""
+    from spatialvi._keys import OBS
+
+    return probe(
+        model.get_latent_representation(),
+        train.obs[OBS.LABEL],
+        model.get_latent_representation(test),
+        test.obs[OBS.LABEL],
+    )
+
+
 def train_sivae(train, test, seed, epochs, points_key=None, **kwargs):
     import scvi
 
-    from spatialvi._keys import OBS, OBSM
+    from spatialvi._keys import OBSM
     from spatialvi.model import SIVAE
 
     scvi.settings.seed = seed
@@ -112,13 +129,33 @@ def train_sivae(train, test, seed, epochs, points_key=None, **kwargs):
     start = time.perf_counter()
     model.train(max_epochs=epochs, **QUIET)
     seconds = time.perf_counter() - start
-    acc = probe(
-        model.get_latent_representation(),
-        train.obs[OBS.LABEL],
-        model.get_latent_representation(test),
-        test.obs[OBS.LABEL],
-    )
-    return acc, seconds, model.run_params_["images_per_second"]
+    return latent_probe(model, train, test), seconds, model.run_params_["images_per_second"]
+
+
+def trajectory(train, test, seed, epochs, noise_sd) -> None:
+    """Probe accuracy every 10 epochs (10-epoch ``train`` calls on one model)."""
+    import scvi
+
+    from spatialvi._keys import OBSM
+    from spatialvi.model import SIVAE
+
+    scvi.settings.seed = seed
+    SIVAE.setup_anndata(train, points_key=OBSM.POINTS)
+    model = SIVAE(train, noise_sd=noise_sd)
+    label = "learned" if noise_sd is None else "estimated"
+    for done in range(10, epochs + 1, 10):
+        model.train(max_epochs=10, check_val_every_n_epoch=1, **QUIET_WITH_HISTORY)
+        acc = latent_probe(model, train, test)
+        history = model.history
+        pl_train = float(history["log_pl_per_point_train"].iloc[-1, 0])
+        pl_val = float(history["log_pl_per_point_validation"].iloc[-1, 0])
+        sigma = float(model.module.log_sigma.detach().exp()[0])
+        print(
+            f"trajectory, image sigma {label}, seed {seed}, epoch {done:3d}: accuracy {acc:.3f}"
+            f"  sigma {sigma:.3f}  log PL per point train {pl_train:.2f} / validation "
+            f"{pl_val:.2f}",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -131,7 +168,7 @@ def main() -> None:
         "--parts",
         nargs="+",
         default=["main", "detected", "erosion", "snr"],
-        choices=["main", "detected", "erosion", "snr", "sweep", "oracle"],
+        choices=["main", "detected", "erosion", "snr", "sweep", "trajectory", "oracle"],
     )
     args = parser.parse_args()
 
@@ -200,6 +237,13 @@ def main() -> None:
         for weight in (0.0, 0.25, 1.0, 4.0, 16.0):
             acc, sec, ips = train_sivae(train, test, first, args.epochs, pl_weight=weight)
             row(f"SI-VAE, pl_weight {weight:g}, seed {first}", acc, sec, ips)
+    if "trajectory" in args.parts:
+        for seed in args.seeds:
+            if seed != first:
+                train, test = data(12.8, seed)
+            for noise_sd in ("estimate", None):
+                trajectory(train, test, seed, args.epochs, noise_sd)
+        train, test = data(12.8, first)
     if "detected" in args.parts:
         for method in ("log", "otsu"):
             key = f"points_{method}"

@@ -240,3 +240,21 @@ def test_potentials_plot_draws_one_curve_and_map_per_group(trained, patterns):
     np.testing.assert_allclose(
         curves[0].get_ydata(), pots["psi"][labels == sim.PATTERN_CLASSES[0]].mean(0), rtol=1e-6
     )
+
+
+def test_image_noise_sd_is_estimated_fixed_or_learned(patterns):
+    adata = patterns.copy()
+    SIVAE.setup_anndata(adata)
+    estimated = SIVAE(adata, n_latent=4, n_grid=8, **SMALL)
+    sigma = estimated.run_params_["noise_sd"]
+    # the images' noise is 1 / snr (unit spots); the estimate sees it through the spots
+    assert abs(sigma[0] * patterns.uns[UNS.POINT_PATTERNS]["snr"] - 1.0) < 0.1
+    assert "log_sigma" not in dict(estimated.module.named_parameters())
+    fixed = SIVAE(adata, n_latent=4, n_grid=8, noise_sd=0.25, **SMALL).module
+    assert float(fixed.log_sigma.exp()[0]) == pytest.approx(0.25, rel=1e-6)
+    learned = SIVAE(adata, n_latent=4, n_grid=8, noise_sd=None, **SMALL)
+    assert "log_sigma" in dict(learned.module.named_parameters())
+    assert learned.run_params_["noise_sd"] is None
+    for bad in (0.0, -1.0, (0.1, 0.2), "mad"):
+        with pytest.raises(ValueError, match="noise_sd"):
+            SIVAE(adata, noise_sd=bad)

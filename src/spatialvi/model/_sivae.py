@@ -43,6 +43,12 @@ class SIVAE(SpatialviModel):
         KL weight (the paper: 0.1).
     n_grid
         Quadrature points per side of the eroded window.
+    noise_sd
+        Standard deviation of the Gaussian image likelihood, per channel: ``"estimate"`` fixes
+        it at the training images' noise level (:func:`spatialvi.geometry.image_noise_sd`,
+        floored at 1 % of the images' sd); a number (or one per channel) fixes it there;
+        ``None`` learns it. Fixed, the image keeps its weight against the points during
+        training (see :class:`~spatialvi.module.SIVAEModule`).
     **module_kwargs
         Passed to :class:`~spatialvi.module.SIVAEModule` (``channels``, ``n_hidden``,
         ``head_hidden``, ``n_basis``, ``psi_penalty``, ``trend_knots``).
@@ -68,6 +74,7 @@ class SIVAE(SpatialviModel):
         erosion: float | None = None,
         beta: float = 0.1,
         n_grid: int = 24,
+        noise_sd: float | tuple[float, ...] | str | None = "estimate",
         **module_kwargs,
     ):
         super().__init__(adata)
@@ -100,6 +107,7 @@ class SIVAE(SpatialviModel):
                 "no data. Check the point sets (obsm key given to `setup_anndata`), detect them "
                 "with `spatialvi.pp.detect_points`, or lower `erosion`."
             )
+        sigma = self._noise_sd(images, noise_sd)
         area = window[1] * window[3]
         mean_count = float(present.sum(1).mean())
         self.module = self._module_cls(
@@ -113,6 +121,7 @@ class SIVAE(SpatialviModel):
             image_mean=float(images.mean()),
             image_sd=float(images.std()) or 1.0,
             n_grid=n_grid,
+            noise_sd=sigma,
             initial_log_intensity=float(np.log(max(mean_count, 1.0) / area)),
             **module_kwargs,
         )
@@ -129,9 +138,36 @@ class SIVAE(SpatialviModel):
             "erosion": erosion,
             "beta": float(beta),
             "n_grid": int(n_grid),
+            "noise_sd": None if sigma is None else list(sigma),
             "mean_points_in_domain": mean_in_domain,
             "pl_scale": float(self.module.pl_scale),
         }
+
+    @staticmethod
+    def _noise_sd(images: np.ndarray, noise_sd) -> tuple[float, ...] | None:
+        """The fixed per-channel σ of the image likelihood (``None``: learned)."""
+        from spatialvi.geometry import image_noise_sd
+
+        c = images.shape[1]
+        if noise_sd is None:
+            return None
+        if isinstance(noise_sd, str):
+            if noise_sd != "estimate":
+                raise ValueError(
+                    f"`noise_sd` = {noise_sd!r}: pass 'estimate', a positive number (one or "
+                    "one per channel) or None (learned)."
+                )
+            spread = images.std(axis=(0, 2, 3))
+            floor = np.maximum(0.01 * spread, 1e-6)
+            estimate = np.nan_to_num(image_noise_sd(images), nan=0.0)
+            return tuple(float(v) for v in np.maximum(estimate, floor))
+        values = np.atleast_1d(np.asarray(noise_sd, dtype=float))
+        if values.ndim != 1 or values.size not in (1, c) or not np.all(values > 0):
+            raise ValueError(
+                f"`noise_sd` = {noise_sd!r} must be 'estimate', None, or positive: one number "
+                f"or one per channel ({c} channels)."
+            )
+        return tuple(float(v) for v in np.broadcast_to(values, (c,)))
 
     @property
     def window(self) -> tuple[float, float, float, float]:

@@ -49,15 +49,12 @@ import numpy as np
 
 from spatialvi._keys import OBSM, UNS, points_count_key
 from spatialvi._validation import check_images
-from spatialvi.geometry import pixels_to_points
+from spatialvi.geometry import pixels_to_points, robust_sd
 
 if TYPE_CHECKING:
     from anndata import AnnData
 
 METHODS = ("log", "otsu")
-
-#: Consistency constant of the MAD for a normal distribution (1 / Φ⁻¹(3/4)).
-MAD_TO_SD = 1.4826
 
 
 def _image_2d(image) -> np.ndarray:
@@ -113,12 +110,6 @@ def _log(img: np.ndarray, spot_sigma: float) -> np.ndarray:
     from scipy import ndimage
 
     return -(spot_sigma**2) * ndimage.gaussian_laplace(img, sigma=spot_sigma, mode="reflect")
-
-
-def robust_sd(values: np.ndarray) -> float:
-    """Normal-consistent MAD, ``1.4826 · median(|v − median v|)``."""
-    values = np.asarray(values, dtype=np.float64).ravel()
-    return float(MAD_TO_SD * np.median(np.abs(values - np.median(values))))
 
 
 def _quadratic_offsets(response: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
