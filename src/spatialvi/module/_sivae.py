@@ -118,8 +118,8 @@ class SIVAEModule(BaseModuleClass):
         if noise_sd is None:
             self.log_sigma = torch.nn.Parameter(torch.full((c,), float(np.log(0.1))))
         else:
-            sd = torch.as_tensor(np.broadcast_to(np.asarray(noise_sd, dtype=np.float32), (c,)))
-            self.register_buffer("log_sigma", torch.log(sd.clone()))
+            sd = torch.tensor(np.broadcast_to(np.asarray(noise_sd, dtype=np.float32), (c,)).copy())
+            self.register_buffer("log_sigma", torch.log(sd))
         quad = quadrature_grid(window, erosion, n_grid)
         # φ's trend lives on the eroded window, where the pseudo-likelihood identifies it, and
         # is continued outside it by its boundary values (simulation covers the whole window)
