@@ -17,6 +17,7 @@ Examples
     python benchmarks/spavae_dlpfc.py --seeds 0 1 2 --per-axis   # the authors' coordinate scaling
     python benchmarks/spavae_dlpfc.py --seeds 0 1 --patience 100  # a shorter patience
     python benchmarks/spavae_dlpfc.py --seeds 0 --lr 3e-3  # another learning rate
+    python benchmarks/spavae_dlpfc.py --seeds 0 --rel-delta 1e-2  # another stopping margin
     python benchmarks/spavae_dlpfc.py --seeds            # s/epoch against the baseline only
     python benchmarks/spavae_dlpfc.py --scaling --spots 4000 20000 --inducing 49 169 400
     python benchmarks/spavae_dlpfc.py --finite-epochs 2000
@@ -151,6 +152,7 @@ def run_dlpfc(
     keep_aspect: bool = True,
     patience: int | None = None,
     lr: float | None = None,
+    rel_delta: float | None = None,
 ) -> None:
     """Train, cluster and score on DLPFC 151673; time the direct baseline."""
     import anndata as ad
@@ -179,6 +181,8 @@ def run_dlpfc(
         stopping = {} if patience is None else {"early_stopping_patience": patience}
         if lr is not None:
             stopping["lr"] = lr
+        if rel_delta is not None:
+            stopping["early_stopping_rel_delta"] = rel_delta
         model.train(max_epochs=max_epochs, callbacks=[timer], **stopping, **QUIET)
         wall = time.perf_counter() - start
         z = model.get_latent_representation()
@@ -289,6 +293,9 @@ def main(argv: list[str] | None = None) -> None:
         "--patience", type=int, default=None, help="early-stopping patience (default: train's)"
     )
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default: train's)")
+    parser.add_argument(
+        "--rel-delta", type=float, default=None, help="early-stopping margin (default: train's)"
+    )
     parser.add_argument("--scaling", action="store_true", help="synthetic s/epoch grid instead")
     parser.add_argument("--spots", type=int, nargs="+", default=[4000, 20000, 100000])
     parser.add_argument("--inducing", type=int, nargs="+", default=[49, 169, 400])
@@ -320,6 +327,7 @@ def main(argv: list[str] | None = None) -> None:
         not args.per_axis,
         patience=args.patience,
         lr=args.lr,
+        rel_delta=args.rel_delta,
     )
 
 
