@@ -26,13 +26,14 @@ def _images(sigma: float, seed: int, n: int = 6, size: int = 64, spot_sigma: flo
 @pytest.mark.parametrize("sigma", [0.05, 0.1, 0.5])
 @pytest.mark.parametrize("spot_sigma", [0.3, 1.0])
 def test_noise_level_is_recovered_through_spots_and_background(seed, sigma, spot_sigma):
-    estimate = image_noise_sd(_images(sigma, seed, spot_sigma=spot_sigma))
+    images = _images(sigma, seed, spot_sigma=spot_sigma)
+    estimate = image_noise_sd(images)
     assert estimate.shape == (1,)
     # 6 × 62² response pixels: the MAD's sampling error is ≈ 1 %; the spots' edges bias it
     # up, by up to 9 % at SNR 20 (1 % at SNR 2); at SNR 50 it is 15 % high
     assert abs(estimate[0] / sigma - 1.0) < 0.10
     # the plain robust sd of the pixels is off by more: background and spots are in it
-    assert robust_sd(_images(sigma, seed)) > 1.25 * sigma
+    assert robust_sd(images) > 1.25 * sigma
 
 
 def test_separable_trends_cancel_and_scale_carries_through():

@@ -7,8 +7,10 @@ import numpy as np
 #: Consistency constant of the MAD for a normal distribution (1 / Φ⁻¹(3/4)).
 MAD_TO_SD = 1.4826
 
-# Immerkær's 3 × 3 kernel: the difference of two Laplacians, zero on planes and on
-# quadratic trends; on white noise of sd σ its response has sd 6σ (√ of the sum of its squares)
+# Immerkær's 3 × 3 kernel, the difference of two Laplacians: the outer product of two second
+# differences, so it is zero on any sum of a row profile and a column profile (planes,
+# quadratic and other separable trends); on white noise of sd σ its response has sd 6σ (√ of
+# the sum of its squares)
 _IMMERKAER = np.array([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]])
 
 
@@ -40,10 +42,8 @@ def image_noise_sd(images: np.ndarray) -> np.ndarray:
     out = np.full(c, np.nan)
     if h < 3 or w < 3 or n == 0:
         return out
+    # one call for the stack: the kernel spans one image and one channel; borders dropped
+    response = ndimage.convolve(images, _IMMERKAER[None, None], mode="nearest")[..., 1:-1, 1:-1]
     for channel in range(c):
-        response = [
-            ndimage.convolve(img, _IMMERKAER, mode="nearest")[1:-1, 1:-1]
-            for img in images[:, channel]
-        ]
-        out[channel] = robust_sd(np.concatenate([r.ravel() for r in response])) / 6.0
+        out[channel] = robust_sd(response[:, channel]) / 6.0
     return out
