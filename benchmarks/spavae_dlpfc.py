@@ -18,6 +18,8 @@ Examples
     python benchmarks/spavae_dlpfc.py --seeds 0 1 --patience 100  # a shorter patience
     python benchmarks/spavae_dlpfc.py --seeds 0 --lr 3e-3  # another learning rate
     python benchmarks/spavae_dlpfc.py --seeds 0 --rel-delta 1e-2  # another stopping margin
+    python benchmarks/spavae_dlpfc.py --seeds 0 --lr 3e-3 --warmup-steps 1000  # lr warm-up
+    python benchmarks/spavae_dlpfc.py --seeds 0 --lr 5e-3 --warmup-steps 1000 --warmup-start 0.2
     python benchmarks/spavae_dlpfc.py --seeds            # s/epoch against the baseline only
     python benchmarks/spavae_dlpfc.py --scaling --spots 4000 20000 --inducing 49 169 400
     python benchmarks/spavae_dlpfc.py --finite-epochs 2000
@@ -153,6 +155,8 @@ def run_dlpfc(
     patience: int | None = None,
     lr: float | None = None,
     rel_delta: float | None = None,
+    warmup_steps: int | None = None,
+    warmup_start: float | None = None,
 ) -> None:
     """Train, cluster and score on DLPFC 151673; time the direct baseline."""
     import anndata as ad
@@ -183,6 +187,10 @@ def run_dlpfc(
             stopping["lr"] = lr
         if rel_delta is not None:
             stopping["early_stopping_rel_delta"] = rel_delta
+        if warmup_steps is not None:
+            stopping["lr_warmup_steps"] = warmup_steps
+        if warmup_start is not None:
+            stopping["plan_kwargs"] = {"lr_warmup_start": warmup_start}
         model.train(max_epochs=max_epochs, callbacks=[timer], **stopping, **QUIET)
         wall = time.perf_counter() - start
         z = model.get_latent_representation()
@@ -190,6 +198,8 @@ def run_dlpfc(
         refined = refine_labels(coords, labels, n_neighbors=10)
         row = {
             "seed": seed,
+            "lr": f"{model.run_params_['lr']:g}",
+            "warm-up steps": model.run_params_["lr_warmup_steps"],
             "ARI": ari(truth, labels),
             "NMI": nmi(truth, labels),
             "ARI refined": ari(truth, refined),
@@ -296,6 +306,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--rel-delta", type=float, default=None, help="early-stopping margin (default: train's)"
     )
+    parser.add_argument(
+        "--warmup-steps", type=int, default=None, help="linear lr warm-up steps (default: train's)"
+    )
+    parser.add_argument(
+        "--warmup-start",
+        type=float,
+        default=None,
+        help="fraction of lr at the warm-up's start (default: train's)",
+    )
     parser.add_argument("--scaling", action="store_true", help="synthetic s/epoch grid instead")
     parser.add_argument("--spots", type=int, nargs="+", default=[4000, 20000, 100000])
     parser.add_argument("--inducing", type=int, nargs="+", default=[49, 169, 400])
@@ -328,6 +347,8 @@ def main(argv: list[str] | None = None) -> None:
         patience=args.patience,
         lr=args.lr,
         rel_delta=args.rel_delta,
+        warmup_steps=args.warmup_steps,
+        warmup_start=args.warmup_start,
     )
 
 

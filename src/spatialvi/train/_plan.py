@@ -234,13 +234,35 @@ class SpatialviTrainingPlan(TrainingPlan):
         ``update(kl_per_obs) -> float`` and a ``beta`` attribute (e.g. :class:`PIBetaController`);
         if it also has ``start_epoch(epoch)`` (e.g. :class:`KLWarmup`), that is called at the
         start of every training epoch.
+    lr_warmup_steps
+        Raise the learning rate linearly from ``lr_warmup_start × lr`` to ``lr`` over this many
+        optimizer steps (``0``, the default: ``lr`` from the first step). It runs before any
+        plateau schedule, which takes over from ``lr`` afterwards.
+    lr_warmup_start
+        Fraction of ``lr`` at the first step of the warm-up, in ``[0, 1]``.
     **kwargs
         Passed to :class:`~scvi.train.TrainingPlan` (``optimizer``, ``lr``, ``weight_decay``...).
     """
 
-    def __init__(self, module, *, beta_controller=None, **kwargs):
+    def __init__(
+        self,
+        module,
+        *,
+        beta_controller=None,
+        lr_warmup_steps: int = 0,
+        lr_warmup_start: float = 0.0,
+        **kwargs,
+    ):
+        if isinstance(lr_warmup_steps, bool) or int(lr_warmup_steps) != lr_warmup_steps:
+            raise ValueError(f"`lr_warmup_steps` must be an integer ≥ 0, got {lr_warmup_steps!r}.")
+        if lr_warmup_steps < 0:
+            raise ValueError(f"`lr_warmup_steps` must be an integer ≥ 0, got {lr_warmup_steps!r}.")
+        if not 0.0 <= float(lr_warmup_start) <= 1.0:
+            raise ValueError(f"`lr_warmup_start` must be in [0, 1], got {lr_warmup_start!r}.")
         kwargs.setdefault("n_epochs_kl_warmup", None)
         super().__init__(module, **kwargs)
+        self.lr_warmup_steps = int(lr_warmup_steps)
+        self.lr_warmup_start = float(lr_warmup_start)
         if beta_controller is None:
             beta_controller = FixedBeta(1.0)
         elif isinstance(beta_controller, int | float):
@@ -301,6 +323,24 @@ class SpatialviTrainingPlan(TrainingPlan):
         start_epoch = getattr(self.beta_controller, "start_epoch", None)
         if start_epoch is not None:
             start_epoch(self.current_epoch)
+
+    def warmup_lr(self, step: int) -> float:
+        """Learning rate of optimizer step ``step`` (0-based) under the linear warm-up."""
+        if step >= self.lr_warmup_steps:
+            return float(self.lr)
+        start = self.lr_warmup_start
+        return float(self.lr) * (start + (1.0 - start) * step / self.lr_warmup_steps)
+
+    def on_train_batch_start(self, batch, batch_idx) -> None:
+        """Set this step's learning rate while the warm-up lasts (and ``lr`` when it ends)."""
+        step = self.global_step
+        if step > self.lr_warmup_steps:
+            return
+        lr = self.warmup_lr(step)
+        optimizers = self.optimizers(use_pl_optimizer=False)
+        for optimizer in optimizers if isinstance(optimizers, list) else [optimizers]:
+            for group in optimizer.param_groups:
+                group["lr"] = lr
 
     def training_step(self, batch, batch_idx):
         """Optimise on one minibatch, then let the controller update β from its KL."""

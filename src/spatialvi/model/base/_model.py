@@ -98,6 +98,7 @@ class SpatialviModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         optimizer: str,
         run_params: dict | None = None,
         throughput_param: str | None = None,
+        plan_defaults: Mapping | None = None,
     ):
         """Fit the module with the shared recipe; records ``run_params_``.
 
@@ -118,6 +119,9 @@ class SpatialviModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         throughput_param
             If given, a :class:`~spatialvi.train.Throughput` callback measures the training
             observations per second and ``run_params_[throughput_param]`` records it.
+        plan_defaults
+            Model-specific arguments of :class:`~spatialvi.train.SpatialviTrainingPlan` (such as
+            a learning-rate warm-up); the user's ``plan_kwargs`` override them.
         """
         missing = [k for k in _RECIPE_ARGS if k not in train_args]
         if missing:
@@ -146,6 +150,7 @@ class SpatialviModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             "lr": lr,
             "weight_decay": weight_decay,
             "beta_controller": beta_controller,
+            **(plan_defaults or {}),
         }
         plan.update(args["plan_kwargs"] or {})
         stopper = None
@@ -183,6 +188,7 @@ class SpatialviModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
                 "train_size": train_size,
                 "optimizer": optimizer,
                 "lr": lr,
+                "lr_warmup_steps": int(plan.get("lr_warmup_steps", 0)),
                 "weight_decay": weight_decay,
                 "final_beta": float(getattr(beta_controller, "beta", beta_controller)),
                 "n_epochs": self.n_epochs_trained,
