@@ -334,7 +334,7 @@ class SpatialviTrainingPlan(TrainingPlan):
     def on_train_batch_start(self, batch, batch_idx) -> None:
         """Set this step's learning rate while the warm-up lasts (and ``lr`` when it ends)."""
         step = self.global_step
-        if step > self.lr_warmup_steps:
+        if self.lr_warmup_steps == 0 or step > self.lr_warmup_steps:
             return
         lr = self.warmup_lr(step)
         optimizers = self.optimizers(use_pl_optimizer=False)
