@@ -253,9 +253,8 @@ class SpatialviTrainingPlan(TrainingPlan):
         lr_warmup_start: float = 0.0,
         **kwargs,
     ):
-        if isinstance(lr_warmup_steps, bool) or int(lr_warmup_steps) != lr_warmup_steps:
-            raise ValueError(f"`lr_warmup_steps` must be an integer ≥ 0, got {lr_warmup_steps!r}.")
-        if lr_warmup_steps < 0:
+        bad_steps = isinstance(lr_warmup_steps, bool) or int(lr_warmup_steps) != lr_warmup_steps
+        if bad_steps or lr_warmup_steps < 0:
             raise ValueError(f"`lr_warmup_steps` must be an integer ≥ 0, got {lr_warmup_steps!r}.")
         if not 0.0 <= float(lr_warmup_start) <= 1.0:
             raise ValueError(f"`lr_warmup_start` must be in [0, 1], got {lr_warmup_start!r}.")
