@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 from _common import QUIET, quiet_logging
 
 SETTINGS = {
@@ -34,21 +33,11 @@ def run(settings: list[str], data_seeds: list[int], model_seeds: list[int]) -> N
 
     from spatialvi._keys import OBS, OBSM
     from spatialvi.model import SpaVAE
-    from spatialvi.sim import synthetic_tissue
+    from spatialvi.sim import held_out_section
 
     for setting in settings:
         for data_seed in data_seeds:
-            full = synthetic_tissue(
-                n_spots=700,
-                n_genes=100,
-                n_domains=4,
-                subspot_factor=2,
-                marker_lfc=(1.0, 1.5),
-                random_state=data_seed,
-            )
-            held = np.zeros(full.n_obs, dtype=bool)
-            rng = np.random.default_rng(0)
-            held[rng.choice(full.n_obs, full.n_obs // 10, replace=False)] = True
+            full, held = held_out_section(random_state=data_seed)
             truth = full.obs[OBS.DOMAIN].to_numpy()[held]
             for model_seed in model_seeds:
                 scvi.settings.seed = model_seed

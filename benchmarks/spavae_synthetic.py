@@ -1,6 +1,6 @@
 """SpaVAE on simulated tissue with known truth: interpolation, enhancement, DE, SVGs, integration.
 
-The sections come from ``spatialvi.sim.synthetic_tissue`` (the test settings a bit larger).
+The sections come from ``spatialvi.sim.held_out_section`` and ``synthetic_tissue`` (the test settings a bit larger).
 Interpolation: 10 % of 1000 spots held out, 11-NN domain accuracy of the ``predict_at`` latent
 (peer: the nearest training spot's domain) and correlation of the predicted expression with
 the true means, per spot and per spatially variable gene, against copying the nearest
@@ -68,19 +68,11 @@ def synthetic_tasks(seed: int, max_epochs: int | None) -> dict:
 
     from spatialvi._keys import LAYERS, OBS, OBSM, VAR
     from spatialvi.model import SpaVAE
-    from spatialvi.sim import synthetic_tissue
+    from spatialvi.sim import held_out_section
 
-    full = synthetic_tissue(
-        n_spots=1000,
-        n_genes=150,
-        n_domains=4,
-        subspot_factor=2,
-        marker_lfc=(1.0, 1.5),
-        random_state=11 + seed,
+    full, held = held_out_section(
+        n_spots=1000, n_genes=150, random_state=11 + seed, split_state=seed
     )
-    held = np.zeros(full.n_obs, dtype=bool)
-    rng = np.random.default_rng(seed)
-    held[rng.choice(full.n_obs, full.n_obs // 10, replace=False)] = True
     train = full[~held].copy()
     SpaVAE.setup_anndata(train)
     scvi.settings.seed = seed

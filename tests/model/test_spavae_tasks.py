@@ -14,7 +14,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from helpers import train_quietly as _train
 from spatialvi._keys import LAYERS, OBS, OBSM, UNS, VAR
 from spatialvi.model import SpaVAE
-from spatialvi.sim import synthetic_tissue
+from spatialvi.sim import held_out_section, synthetic_tissue
 
 
 @functools.cache
@@ -26,16 +26,7 @@ def _held_out(data_seed: int):
     trains once per worker.
     """
     scvi.settings.seed = 0
-    full = synthetic_tissue(
-        n_spots=700,
-        n_genes=100,
-        n_domains=4,
-        subspot_factor=2,
-        marker_lfc=(1.0, 1.5),
-        random_state=data_seed,
-    )
-    held = np.zeros(full.n_obs, dtype=bool)
-    held[np.random.default_rng(0).choice(full.n_obs, full.n_obs // 10, replace=False)] = True
+    full, held = held_out_section(random_state=data_seed)
     train = full[~held].copy()
     SpaVAE.setup_anndata(train)
     model = _train(SpaVAE(train, n_inducing=25), max_epochs=150, beta=1.0)

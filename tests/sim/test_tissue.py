@@ -9,7 +9,7 @@ from sklearn.cluster import KMeans
 from sklearn.neighbors import NearestNeighbors
 
 from spatialvi.metrics import ari, morans_i
-from spatialvi.sim import hex_grid, synthetic_tissue
+from spatialvi.sim import held_out_section, hex_grid, synthetic_tissue
 
 
 def _pca(adata, n_comps=20):
@@ -133,3 +133,31 @@ def test_subspot_truth():
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         synthetic_tissue(**kwargs)
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.25])
+def test_held_out_section_split(fraction):
+    """The mask holds out round(fraction · n) spots spread over every domain; the split seed
+    moves the mask without touching the simulation, the simulation seed the other way round."""
+    adata, held = held_out_section(n_spots=200, n_genes=20, fraction=fraction, random_state=4)
+    assert held.dtype == bool and held.shape == (adata.n_obs,)
+    assert held.sum() == round(fraction * adata.n_obs)
+    domains = adata.obs["domain"].to_numpy()
+    assert set(domains[held]) == set(domains)
+    same_data, other_split = held_out_section(
+        n_spots=200, n_genes=20, fraction=fraction, random_state=4, split_state=1
+    )
+    assert (same_data.X != adata.X).nnz == 0
+    assert 0 < (other_split != held).sum()
+    other_data, same_split = held_out_section(
+        n_spots=200, n_genes=20, fraction=fraction, random_state=5
+    )
+    assert (same_split == held).all() and (other_data.X != adata.X).nnz > 0
+    # kwargs reach the simulator.
+    assert held_out_section(n_spots=50, n_genes=10, n_domains=3)[0].obs["domain"].nunique() == 3
+
+
+@pytest.mark.parametrize("fraction", [0, 1, 1.5, -0.1])
+def test_held_out_section_bad_fraction(fraction):
+    with pytest.raises(ValueError, match="fraction"):
+        held_out_section(n_spots=50, n_genes=10, fraction=fraction)

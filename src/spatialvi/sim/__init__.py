@@ -33,7 +33,7 @@ from spatialvi.sim._texture_dsprites import (
     texture_dsprites,
     texture_dsprites_factors,
 )
-from spatialvi.sim._tissue import synthetic_tissue
+from spatialvi.sim._tissue import held_out_section, synthetic_tissue
 
 __all__ = [
     "COLOURS",
@@ -45,6 +45,7 @@ __all__ = [
     "TEXTURES",
     "dataset_parameters",
     "factor_sizes",
+    "held_out_section",
     "hex_grid",
     "linear_log_trend",
     "point_pattern_dataset",

@@ -9,7 +9,7 @@ import pandas as pd
 from scipy import sparse
 
 from spatialvi._keys import LAYERS, OBS, OBSM, UNS, VAR
-from spatialvi._validation import check_int
+from spatialvi._validation import check_int, check_number
 from spatialvi.geometry import hex_grid, subspot_offsets
 
 NONE_MARKER = "none"
@@ -248,3 +248,44 @@ def synthetic_tissue(
         }
     adata.uns[UNS.SYNTHETIC_TISSUE] = params
     return adata
+
+
+def held_out_section(
+    n_spots: int = 700,
+    n_genes: int = 100,
+    fraction: float = 0.1,
+    random_state: int = 0,
+    split_state: int = 0,
+    **kwargs,
+):
+    """A simulated section with a random fraction of its spots held out: the interpolation task.
+
+    The section is :func:`synthetic_tissue` with four domains, 2 × 2 sub-spots and marker fold
+    changes in ``(1.0, 1.5)`` unless ``kwargs`` say otherwise; train on ``adata[~held]`` and
+    predict at ``adata.obsm['spatial'][held]``. The tests' and benchmarks' interpolation,
+    enhancement and DE checks are built on it.
+
+    Parameters
+    ----------
+    n_spots, n_genes
+        Size of the section.
+    fraction
+        Fraction of the spots held out, in ``(0, 1)``; ``round(fraction * n_obs)`` spots.
+    random_state
+        Seed of the simulation.
+    split_state
+        Seed of the choice of held-out spots (independent of the simulation).
+    **kwargs
+        Further arguments of :func:`synthetic_tissue`.
+
+    Returns
+    -------
+    ``(adata, held)``: the whole section and a boolean mask over its spots (``True`` = held out).
+    """
+    fraction = check_number("fraction", fraction, low=0, high=1, low_open=True, high_open=True)
+    kwargs = {"n_domains": 4, "subspot_factor": 2, "marker_lfc": (1.0, 1.5), **kwargs}
+    adata = synthetic_tissue(n_spots=n_spots, n_genes=n_genes, random_state=random_state, **kwargs)
+    held = np.zeros(adata.n_obs, dtype=bool)
+    n_held = max(1, round(fraction * adata.n_obs))
+    held[np.random.default_rng(split_state).choice(adata.n_obs, n_held, replace=False)] = True
+    return adata, held
